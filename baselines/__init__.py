@@ -1,0 +1,1 @@
+"""Baseline systems that write valid m3t_bench submissions."""

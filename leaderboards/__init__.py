@@ -1,0 +1,1 @@
+"""Leaderboard results and published numbers (data package)."""

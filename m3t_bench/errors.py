@@ -1,0 +1,37 @@
+"""User-facing errors.
+
+A user mistake (a bad file, a wrong flag value) never ends in a traceback: code raises
+:class:`UserError`, and the CLI prints its one-line message to stderr and exits with code 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+EXIT_USER_ERROR = 2
+
+
+class UserError(Exception):
+    """A problem the user can fix, reported as ``<file>: <field>: <what was expected>``.
+
+    ``file`` and ``field`` are optional; ``message`` says what is wrong and what was expected.
+    """
+
+    def __init__(self, message: str, *, file: str | Path | None = None, field: str | None = None):
+        self.file = None if file is None else str(file)
+        self.field = field
+        self.detail = message
+        super().__init__(self.format())
+
+    def format(self) -> str:
+        parts = [p for p in (self.file, self.field) if p]
+        return ": ".join([*parts, self.detail])
+
+
+class ValidationFailed(UserError):
+    """Several problems found at once (e.g. by ``m3t-bench validate``); each is one line."""
+
+    def __init__(self, problems: list[str], *, file: str | Path | None = None):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems) if file is None else
+                         f"{len(self.problems)} problem(s)\n" + "\n".join(self.problems), file=file)

@@ -1,0 +1,1 @@
+"""SL-T style back-translation evaluator."""

@@ -1,0 +1,1 @@
+"""M3T reference models: FSQ, FSQ-VAE / VQ-VAE tokenizers."""

@@ -1,0 +1,47 @@
+"""Shared fixtures. Real annotation data lives in ../shared/data (or $M3T_DATA); tests that need it skip
+with a reason when it is absent. Generated assets (stand-in body model, SynthSign tiny) are built once per
+session into a temporary folder through the same code a user runs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("M3T_DATA", REPO.parent / "shared" / "data"))
+
+settings.register_profile("ci", max_examples=40, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings.load_profile("ci")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real annotation folder; skips the test when it is not there."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real annotation data not found at {SHARED_DATA} (set M3T_DATA)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def standin_dir(tmp_path_factory) -> Path:
+    """A stand-in SMPL-X/FLAME/correspondence folder written by `m3t-bench assets standin`'s code."""
+    from m3t_bench.body.standin import write_standin_assets
+    return write_standin_assets(tmp_path_factory.mktemp("standin"))
+
+
+@pytest.fixture(scope="session")
+def smplfx(standin_dir):
+    """The SMPL-FX model built from the stand-in files (CPU, float32)."""
+    from m3t_bench.body import SMPLFX
+    return SMPLFX.from_dir(standin_dir)
+
+
+@pytest.fixture(scope="session")
+def synth_tiny(tmp_path_factory) -> Path:
+    """SynthSign `tiny` (seed 0) generated with the built-in vocabulary (no real annotations)."""
+    from m3t_bench.synth import generate
+    return generate(tmp_path_factory.mktemp("synth"), preset="tiny", seed=0, annotations=None)
