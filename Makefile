@@ -29,6 +29,7 @@ test: install
 ## bench: speed figures, each measured against the peers' way of doing the same work in one run
 bench: install
 	$(BIN)/python -m m3t_bench.bench
+	$(BIN)/python -m reference_models.bench
 
 clean:
 	rm -rf $(VENV) runs .numba_cache .pytest_cache .hypothesis

@@ -1,0 +1,195 @@
+"""Converters from other tools' per-frame arrays into the standard SMPL-FX layout.
+
+Accepted inputs (one array per sample, ``<id>.npy`` or an ``<id>.npz`` holding one array or ``poses``;
+never pickles):
+
+``soke-179``  SOKE-style SMPL-X pseudo-GT, ``(T, 179)`` axis-angle (radians): root 3, body 63 (SMPL-X
+              joints 1..21 pelvis-children in model order), left hand 45, right hand 45, jaw 3, shape 10,
+              expression 10. Hands are full (non-PCA) axis-angle in SMPL-X's per-hand convention, the same
+              convention as our ``lhand``/``rhand`` on disk.
+``soke-133``  SOKE's model input ``(T, 133)``: 10 upper-body joints (SMPL-X joints 12..21: neck, collars,
+              head, shoulders, elbows, wrists) 30, left hand 45, right hand 45, jaw 3, expression 10.
+``flat360``   ``(T, 360)`` SMPL-FX features in ``m3t_bench.motion.FEATURE_SLICES`` order
+              (body 72 | lhand 90 | rhand 90 | face 108), i.e. ``MotionSequence.features()``.
+
+SMPL-X → SMPL-FX: the 12 body-stream joints are taken by joint *name*; the 10 SMPL-X expression
+coefficients become FLAME's first 10 expression components (SMPL-X's expression space is FLAME's), the
+other 90 are 0; eyelids 0; jaw axis-angle → 6D; root orientation and lower body are dropped (held fixed
+in SMPL-FX). The dataset card lists what was converted and what is absent.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from m3t_bench.datasets.specs import DatasetSpec, get_spec, is_registered
+from m3t_bench.datasets.store import SplitWriter
+from m3t_bench.errors import UserError
+from m3t_bench.motion import (BODY_JOINT_NAMES, FRAME_DIM, SMPLX_JOINT_NAMES, MotionSequence, axis_angle_to_rot6d,
+                              identity_rot6d, read_npz, rot6d_to_axis_angle)
+from m3t_bench.motion.layout import FACE_DIM, N_BODY_SHAPE
+
+N_SMPLX_EXPRESSION = 10
+#: Joint names of SOKE's 63-d body block (SMPL-X joints 1..21) and of the 133-d model input's 30-d block.
+SOKE179_BODY_JOINTS = SMPLX_JOINT_NAMES[1:22]
+SOKE133_BODY_JOINTS = SMPLX_JOINT_NAMES[12:22]
+SOKE179 = {"root": slice(0, 3), "body": slice(3, 66), "lhand": slice(66, 111), "rhand": slice(111, 156),
+           "jaw": slice(156, 159), "shape": slice(159, 169), "expr": slice(169, 179)}
+SOKE133 = {"body": slice(0, 30), "lhand": slice(30, 75), "rhand": slice(75, 120), "jaw": slice(120, 123),
+           "expr": slice(123, 133)}
+WIDTHS = {"soke-179": 179, "soke-133": 133, "flat360": FRAME_DIM}
+
+CARDS = {
+    "soke-179": {"present": ["body", "lhand", "rhand", "face", "shape"],
+                 "converted": {"body": "SMPL-X axis-angle of the 12 body-stream joints (by name) -> 6D",
+                               "lhand/rhand": "SMPL-X 45-d axis-angle -> 6D (same per-hand convention)",
+                               "face[0:10]": "SMPL-X expression (FLAME's first 10 components)",
+                               "face jaw": "SMPL-X jaw axis-angle -> 6D",
+                               "shape": "SMPL-X betas (10), mean over frames"},
+                 "absent": ["face[10:100] (0)", "eyelids (0)", "root orientation (dropped)",
+                            "lower body (dropped)", "FLAME head shape", "joints"]},
+    "soke-133": {"present": ["body", "lhand", "rhand", "face"],
+                 "converted": {"body": "SMPL-X axis-angle of neck, collars, head, shoulders, elbows, wrists -> 6D",
+                               "lhand/rhand": "SMPL-X 45-d axis-angle -> 6D (same per-hand convention)",
+                               "face[0:10]": "SMPL-X expression (FLAME's first 10 components)",
+                               "face jaw": "SMPL-X jaw axis-angle -> 6D"},
+                 "absent": ["spine2, spine3 (identity)", "face[10:100] (0)", "eyelids (0)", "shape", "joints"]},
+    "flat360": {"present": ["body", "lhand", "rhand", "face"], "converted": {}, "absent": ["shape", "joints"]},
+}
+
+
+def _aa6d(aa: np.ndarray) -> np.ndarray:
+    return axis_angle_to_rot6d(torch.from_numpy(np.asarray(aa, dtype=np.float64))).numpy().astype(np.float32)
+
+
+def _streams(body6: np.ndarray, lhand_aa, rhand_aa, jaw_aa, expr10) -> dict[str, np.ndarray]:
+    t = body6.shape[0]
+    face = np.zeros((t, FACE_DIM), dtype=np.float32)
+    face[:, :N_SMPLX_EXPRESSION] = expr10
+    face[:, -6:] = _aa6d(jaw_aa)
+    return {"body": body6, "lhand": _aa6d(lhand_aa.reshape(t, 15, 3)), "rhand": _aa6d(rhand_aa.reshape(t, 15, 3)),
+            "face": face}
+
+
+def _body_from(aa_block: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    t = aa_block.shape[0]
+    joints = aa_block.reshape(t, len(names), 3)
+    out = identity_rot6d(t, len(BODY_JOINT_NAMES)).numpy()
+    for i, name in enumerate(BODY_JOINT_NAMES):
+        if name in names:
+            out[:, i] = _aa6d(joints[:, names.index(name)])
+    return out
+
+
+def soke179_to_sequence(poses: np.ndarray) -> MotionSequence:
+    """``(T, 179)`` SOKE-style SMPL-X axis-angle -> :class:`MotionSequence` (shape = mean betas ``(10,)``)."""
+    p = np.asarray(poses, dtype=np.float64)
+    seq = MotionSequence(**_streams(_body_from(p[:, SOKE179["body"]], SOKE179_BODY_JOINTS), p[:, SOKE179["lhand"]],
+                                    p[:, SOKE179["rhand"]], p[:, SOKE179["jaw"]], p[:, SOKE179["expr"]]))
+    seq.shape = p[:, SOKE179["shape"]].mean(axis=0).astype(np.float32)
+    return seq
+
+
+def soke133_to_sequence(poses: np.ndarray) -> MotionSequence:
+    """``(T, 133)`` SOKE model input -> :class:`MotionSequence` (spine2/spine3 identity)."""
+    p = np.asarray(poses, dtype=np.float64)
+    return MotionSequence(**_streams(_body_from(p[:, SOKE133["body"]], SOKE133_BODY_JOINTS), p[:, SOKE133["lhand"]],
+                                     p[:, SOKE133["rhand"]], p[:, SOKE133["jaw"]], p[:, SOKE133["expr"]]))
+
+
+def sequence_to_soke179(seq: MotionSequence) -> np.ndarray:
+    """Export to SOKE's ``(T, 179)`` layout for SMPL-X tools: root and lower body 0, expression = the first
+    10 FLAME components (the rest are lost), shape = the first 10 coefficients broadcast over frames."""
+    t = seq.n_frames
+    out = np.zeros((t, 179), dtype=np.float32)
+    aa = lambda x: rot6d_to_axis_angle(torch.from_numpy(np.asarray(x, dtype=np.float64))).numpy()  # noqa: E731
+    body_aa = aa(seq.body)
+    block = out[:, SOKE179["body"]].reshape(t, len(SOKE179_BODY_JOINTS), 3)
+    for i, name in enumerate(BODY_JOINT_NAMES):
+        block[:, SOKE179_BODY_JOINTS.index(name)] = body_aa[:, i]
+    out[:, SOKE179["body"]] = block.reshape(t, -1)
+    out[:, SOKE179["lhand"]] = aa(seq.lhand).reshape(t, -1)
+    out[:, SOKE179["rhand"]] = aa(seq.rhand).reshape(t, -1)
+    out[:, SOKE179["jaw"]] = aa(seq.face[:, -6:])
+    out[:, SOKE179["expr"]] = seq.face[:, :N_SMPLX_EXPRESSION]
+    out[:, SOKE179["shape"]] = seq.full_shape()[:N_BODY_SHAPE]
+    return out
+
+
+CONVERTERS = {"soke-179": soke179_to_sequence, "soke-133": soke133_to_sequence,
+              "flat360": lambda a: MotionSequence.from_features(a)}
+
+
+def _read_array(path: Path) -> np.ndarray:
+    if path.suffix == ".npy":
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except Exception as exc:
+            raise UserError(f"not a readable .npy array without pickling ({type(exc).__name__})", file=path) from None
+    else:
+        arrays = read_npz(path)
+        if "poses" in arrays:
+            arr = arrays["poses"]
+        elif len(arrays) == 1:
+            arr = next(iter(arrays.values()))
+        else:
+            raise UserError(f"holds {sorted(arrays)}; expected one array or one named 'poses'", file=path)
+    return arr
+
+
+def _read_texts(path: Path | None) -> dict[str, dict]:
+    if path is None:
+        return {}
+    path = Path(path)
+    if not path.is_file():
+        raise UserError("text table not found", file=path)
+    delimiter = "," if path.suffix == ".csv" and "\t" not in path.read_text(encoding="utf-8").splitlines()[0] else "\t"
+    with open(path, encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh, delimiter=delimiter))
+    key = next((k for k in ("id", "name", "SENTENCE_NAME") if rows and k in rows[0]), None)
+    text_key = next((k for k in ("text", "SENTENCE", "translation") if rows and k in rows[0]), None)
+    if key is None or text_key is None:
+        raise UserError("expected a header with an id column (id/name) and a text column (text)", file=path)
+    return {r[key].removesuffix(".mp4").split("/")[-1]: {"text": r[text_key], "gloss": r.get("gloss") or "",
+                                                         "signer": r.get("signer") or "unknown"} for r in rows}
+
+
+def convert_folder(input_dir, out_root, *, source: str, name: str, split: str, texts=None,
+                   language: str | None = None, fps: float | None = None) -> Path:
+    """Convert every ``<id>.npy``/``<id>.npz`` in ``input_dir`` and write ``out_root/<name>/<split>/``.
+
+    A registered ``name`` supplies language and fps; otherwise pass both. Ids missing from ``texts`` get
+    empty text. Every problem is reported as a UserError naming the file.
+    """
+    if source not in CONVERTERS:
+        raise UserError(f"unknown source format {source!r}; expected {', '.join(CONVERTERS)}", field="from")
+    input_dir = Path(input_dir)
+    if not input_dir.is_dir():
+        raise UserError("input folder not found", file=input_dir)
+    if is_registered(name):
+        spec = get_spec(name)
+    elif language is None or fps is None:
+        raise UserError(f"{name!r} is not a registered dataset; pass --language and --fps", field="name")
+    else:
+        spec = DatasetSpec(name.split("@")[0], 1, language, float(fps), (split,), "jieba" if language == "zh" else "13a")
+    files = sorted(p for p in input_dir.iterdir() if p.suffix in (".npy", ".npz"))
+    if not files:
+        raise UserError("no .npy or .npz arrays found", file=input_dir)
+    table = _read_texts(texts)
+    split = spec.canonical_split(split)
+    writer = SplitWriter(Path(out_root) / spec.name / split, spec, split, card={**CARDS[source], "source_format": source})
+    for path in files:
+        arr = _read_array(path)
+        if arr.ndim != 2 or arr.shape[1] != WIDTHS[source] or arr.shape[0] == 0 or not np.issubdtype(arr.dtype, np.floating):
+            raise UserError(f"array {arr.dtype} {tuple(arr.shape)}, expected float (T, {WIDTHS[source]}) with T ≥ 1 "
+                            f"for {source}", file=path)
+        if not np.isfinite(arr).all():
+            raise UserError("holds NaN/Inf values", file=path)
+        seq = CONVERTERS[source](arr)
+        row = table.get(path.stem, {"text": "", "gloss": "", "signer": "unknown"})
+        writer.add(path.stem, seq, **row)
+    return writer.close()
