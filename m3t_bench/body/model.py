@@ -1,0 +1,265 @@
+"""SMPL-FX: SMPL-X with its head replaced by FLAME (paper appendix C), on ``smplx``'s kinematics.
+
+Buffers come from :func:`m3t_bench.body.assembly.assemble_smplfx`; the forward pass follows the paper's
+order: FLAME shape + expression (retargeted to full-body buffers, non-zero only on the 5,023 FLAME
+vertices), eyelid offsets, SMPL-X body shape (zeroed on the head, blended over 5 neck rings), SMPL-X
+pose correctives, then linear blend skinning with SMPL-X's joint regressor and weights
+(``smplx.lbs.blend_shapes``, ``vertices2joints``, ``batch_rigid_transform``). 520 rigid teeth vertices
+follow the head (upper) and jaw (lower) joints: 10,475 + 520 = 10,995 vertices.
+
+Inputs (6D rotations, :func:`m3t_bench.motion.rot6d_to_matrix`): ``body (N,12,6)`` for
+``BODY_JOINT_NAMES``, ``lhand (N,15,6)`` / ``rhand (N,15,6)`` in each hand's own SMPL-X convention (the
+left hand as stored on disk, not mirrored), ``face (N,108)`` = 100 expression, 2 eyelids (left, right),
+jaw 6D; optional ``shape`` ``(310,)``/``(N,310)`` (10 SMPL-X body + 300 FLAME head coefficients; a
+``(10,)`` body-only vector is zero-padded). Root orientation, translation, pelvis, spine1 and the eyes
+are held at identity; the 8 lower-body joints (hips, knees, ankles, feet) are dropped from the chain.
+
+Output joints ``(N,42,3)``: the 12 body-stream joints then the 15 left and 15 right finger joints
+(``model.joint_names``). This is the project's reading of the paper's "42 pose joints": the paper says
+FLAME's eye joints are kept and 11 lower-body joints dropped, which does not add up to 42 from SMPL-X's
+55 (12 joints are below spine2); we count the rotations SMPL-FX's parameters drive (12 + 30) and keep
+jaw and eye joints internal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from smplx.lbs import batch_rigid_transform, blend_shapes, vertices2joints
+from torch import Tensor, nn
+
+from m3t_bench.body.assembly import assemble_smplfx
+from m3t_bench.body.files import load_correspondence, load_flame_arrays, load_smplx_arrays, locate_body_model_files
+from m3t_bench.body.joint_sets import get_joint_set, point_kind
+from m3t_bench.body.skeleton import LOWER_BODY_JOINT_NAMES
+from m3t_bench.errors import UserError
+from m3t_bench.motion.layout import (BODY_JOINT_NAMES, FACE_DIM, FACE_EXPRESSION, FACE_EYELIDS, FACE_JAW_6D,
+                                     HAND_JOINT_NAMES, N_BODY_SHAPE, SHAPE_DIM, SMPLX_JOINT_NAMES)
+from m3t_bench.motion.rotations import rot6d_to_matrix
+
+#: Output joint order (42): body stream, left fingers, right fingers.
+OUTPUT_JOINT_NAMES: tuple[str, ...] = (*BODY_JOINT_NAMES, *HAND_JOINT_NAMES["left"], *HAND_JOINT_NAMES["right"])
+#: Joints whose rotations the parameters drive (body, fingers, jaw), in input order.
+POSED_JOINT_NAMES: tuple[str, ...] = (*OUTPUT_JOINT_NAMES, "jaw")
+#: The kinematic chain SMPL-FX runs: SMPL-X's joints without the lower body, in model-file order.
+CHAIN_JOINT_NAMES: tuple[str, ...] = tuple(n for n in SMPLX_JOINT_NAMES if n not in LOWER_BODY_JOINT_NAMES)
+
+
+@dataclass
+class SMPLFXOutput:
+    """``vertices (N, 10995, 3)`` and ``joints (N, 42, 3)`` in metres."""
+
+    vertices: Tensor
+    joints: Tensor
+
+
+class SMPLFX(nn.Module):
+    """The SMPL-FX body model (see the module docstring). Build with :meth:`from_dir`."""
+
+    def __init__(self, smplx: dict, flame: dict, correspondence: np.ndarray, *, model_id: str,
+                 dtype: torch.dtype = torch.float32, source: str | Path | None = None):
+        super().__init__()
+        b = assemble_smplfx(smplx, flame, correspondence, file=source)
+        self.model_id = model_id
+        self.joint_names = OUTPUT_JOINT_NAMES
+        self.n_smplx_vertices = len(smplx["v_template"])
+        chain = [SMPLX_JOINT_NAMES.index(n) for n in CHAIN_JOINT_NAMES]
+        position = {j: k for k, j in enumerate(chain)}
+        parents = [position.get(int(b["parents"][j]), -1) for j in chain]
+        posed = [SMPLX_JOINT_NAMES.index(n) for n in POSED_JOINT_NAMES]
+        posedirs = b["posedirs"].reshape(self.n_smplx_vertices * 3, -1).T  # (9·54, V·3), smplx's layout
+        posed_rows = np.concatenate([np.arange(9 * (j - 1), 9 * j) for j in posed])
+        dropped = [j for j in range(len(SMPLX_JOINT_NAMES)) if j not in position]
+        reg = b["J_regressor"]
+        t = lambda a, kind=dtype: torch.as_tensor(np.ascontiguousarray(a), dtype=kind)  # noqa: E731
+        self.register_buffer("template", t(b["template"]))                          # (10995, 3)
+        self.register_buffer("faces", t(b["faces"], torch.long))                    # (20908 + 1000, 3)
+        self.register_buffer("body_dirs", t(b["body_dirs"]))                        # (10475, 3, 10)
+        self.register_buffer("flame_dirs", t(b["flame_dirs"]))                      # (5023, 3, 402)
+        self.register_buffer("flame_ids", t(correspondence, torch.long))            # (5023,)
+        self.register_buffer("neck_ratio", t(b["neck_ratio"]))                      # (5023,)
+        self.register_buffer("posedirs", t(posedirs[posed_rows]))                   # (9·43, 10475·3)
+        self.register_buffer("J_regressor", t(reg))                                 # (55, 10475)
+        self.register_buffer("joint_template", t(reg @ b["template"][:self.n_smplx_vertices]))        # (55, 3)
+        self.register_buffer("joint_body_dirs", t(np.einsum("jv,vck->jck", reg, b["body_dirs"])))     # (55,3,10)
+        self.register_buffer("joint_flame_dirs", t(np.einsum("jv,vck->jck", reg[:, correspondence], b["flame_dirs"])))
+        self.register_buffer("lbs_weights", t(b["weights"][:, chain]))              # (10995, 47)
+        self.register_buffer("static_weight", t(b["weights"][:, dropped].sum(1)))   # (10995,) identity share
+        self.register_buffer("chain", t(chain, torch.long))
+        self.register_buffer("parents", t(parents, torch.long))
+        self.register_buffer("posed_in_chain", t([position[j] for j in posed], torch.long))
+        self.register_buffer("output_in_chain", t([position[SMPLX_JOINT_NAMES.index(n)] for n in OUTPUT_JOINT_NAMES],
+                                                  torch.long))
+        inverse = np.full(self.n_smplx_vertices, -1)
+        inverse[correspondence] = np.arange(len(correspondence))
+        self._flame_index_of = inverse
+        self._plans: dict = {}
+        self.to(dtype)
+
+    @classmethod
+    def from_dir(cls, path: str | Path, device=None, dtype: torch.dtype = torch.float32) -> "SMPLFX":
+        """Build from a body-model folder (real files or ``m3t-bench assets standin`` output)."""
+        files = locate_body_model_files(path)
+        model = cls(load_smplx_arrays(files.smplx), load_flame_arrays(files.flame),
+                    load_correspondence(files.correspondence), model_id=files.model_id, dtype=dtype,
+                    source=files.root)
+        return model.to(device) if device is not None else model
+
+    # ---- inputs -------------------------------------------------------------------------------------
+    def _tensor(self, x, name: str, per_frame: tuple[int, ...]) -> Tensor:
+        x = torch.as_tensor(x, dtype=self.template.dtype, device=self.template.device)
+        if x.ndim != 1 + len(per_frame) or tuple(x.shape[1:]) != per_frame:
+            raise UserError(f"shape {tuple(x.shape)}, expected (N, {', '.join(map(str, per_frame))})", field=name)
+        return x
+
+    def _inputs(self, body, lhand, rhand, face, shape) -> tuple[Tensor, Tensor | None, Tensor]:
+        """Chain rotations ``(N, 47, 3, 3)``, shape ``(N|1, 310)`` or None, expression + eyelids ``(N, 102)``."""
+        body, face = self._tensor(body, "body", (12, 6)), self._tensor(face, "face", (FACE_DIM,))
+        lhand, rhand = self._tensor(lhand, "lhand", (15, 6)), self._tensor(rhand, "rhand", (15, 6))
+        n = body.shape[0]
+        if not lhand.shape[0] == rhand.shape[0] == face.shape[0] == n:
+            raise UserError("body, lhand, rhand and face must have the same number of frames N", field="N")
+        driven = rot6d_to_matrix(torch.cat([body, lhand, rhand, face[:, FACE_JAW_6D].unsqueeze(1)], 1))
+        rot = torch.eye(3, dtype=body.dtype, device=body.device).repeat(n, len(CHAIN_JOINT_NAMES), 1, 1)
+        rot = rot.index_copy(1, self.posed_in_chain, driven)
+        return rot, self._shape(shape, n), torch.cat([face[:, FACE_EXPRESSION], face[:, FACE_EYELIDS]], 1)
+
+    def _shape(self, shape, n: int) -> Tensor:
+        if shape is None:
+            return None
+        s = torch.as_tensor(shape, dtype=self.template.dtype, device=self.template.device)
+        s = s.unsqueeze(0) if s.ndim == 1 else s
+        if s.ndim != 2 or s.shape[1] not in (N_BODY_SHAPE, SHAPE_DIM) or s.shape[0] not in (1, n):
+            raise UserError(f"shape {tuple(s.shape)}, expected ({SHAPE_DIM},), (N, {SHAPE_DIM}) or "
+                            f"({N_BODY_SHAPE},)", field="shape")
+        return torch.nn.functional.pad(s, (0, SHAPE_DIM - s.shape[1]))
+
+    # ---- kinematics ---------------------------------------------------------------------------------
+    @staticmethod
+    def _blend(template: Tensor, body_dirs: Tensor, flame_dirs: Tensor, betas: Tensor | None,
+               expression: Tensor) -> Tensor:
+        """``template (P,3)`` + shape blend (once per batch when the shape is shared) + expression/eyelid
+        blend: ``(N, P, 3)``. ``flame_dirs (P, 3, 402)``: 300 FLAME shape, 100 expression, 2 eyelids."""
+        n_shape = flame_dirs.shape[-1] - expression.shape[1]
+        out = template + blend_shapes(expression, flame_dirs[..., n_shape:])
+        if betas is not None:
+            out = out + blend_shapes(betas[:, :N_BODY_SHAPE], body_dirs) \
+                + blend_shapes(betas[:, N_BODY_SHAPE:], flame_dirs[..., :n_shape])
+        return out
+
+    def _rest_joints(self, betas: Tensor | None, expression: Tensor) -> Tensor:
+        """Rest-pose joints of the chain ``(N, 47, 3)`` from precomputed joint-space directions."""
+        joints = self._blend(self.joint_template, self.joint_body_dirs, self.joint_flame_dirs, betas, expression)
+        return joints[:, self.chain]
+
+    def _pose(self, rot: Tensor, betas: Tensor | None, flame: Tensor) -> tuple[Tensor, Tensor]:
+        rest = self._rest_joints(betas, flame).expand(rot.shape[0], -1, -1)
+        return batch_rigid_transform(rot, rest, self.parents, dtype=rot.dtype)  # (N,47,3), (N,47,4,4)
+
+    def _skin(self, v_posed: Tensor, transforms: Tensor, weights: Tensor, static: Tensor) -> Tensor:
+        """Linear blend skinning of ``v_posed (N, P, 3)`` with ``weights (P, 47)``; ``static (P,)`` is the
+        weight of the dropped (identity) joints."""
+        n = transforms.shape[0]
+        t = torch.matmul(weights, transforms.reshape(n, -1, 16)).reshape(n, -1, 4, 4)
+        rot = t[..., :3, :3] + static[:, None, None] * torch.eye(3, dtype=t.dtype, device=t.device)
+        return torch.einsum("npab,npb->npa", rot, v_posed) + t[..., :3, 3]
+
+    def _pose_features(self, rot: Tensor) -> Tensor:
+        eye = torch.eye(3, dtype=rot.dtype, device=rot.device)
+        return (rot[:, self.posed_in_chain] - eye).reshape(rot.shape[0], -1)
+
+    # ---- public paths -------------------------------------------------------------------------------
+    def forward(self, body, lhand, rhand, face, shape=None) -> SMPLFXOutput:
+        """Full mesh: ``vertices (N, 10995, 3)`` and ``joints (N, 42, 3)`` in metres."""
+        rot, betas, flame = self._inputs(body, lhand, rhand, face, shape)
+        n, nv = rot.shape[0], self.n_smplx_vertices
+        v = self.template.expand(n, -1, -1).clone()
+        v[:, self.flame_ids] += blend_shapes(flame, self.flame_dirs[..., -flame.shape[1]:])
+        if betas is not None:
+            v[:, :nv] += blend_shapes(betas[:, :N_BODY_SHAPE], self.body_dirs)
+            v[:, self.flame_ids] += blend_shapes(betas[:, N_BODY_SHAPE:], self.flame_dirs[..., :-flame.shape[1]])
+        v[:, :nv] += (self._pose_features(rot) @ self.posedirs).reshape(n, nv, 3)
+        posed, transforms = self._pose(rot, betas, flame)
+        vertices = self._skin(v, transforms, self.lbs_weights, self.static_weight)
+        return SMPLFXOutput(vertices=vertices, joints=posed[:, self.output_in_chain])
+
+    def joints(self, body, lhand, rhand, face, shape=None) -> Tensor:
+        """Joints only ``(N, 42, 3)``: no mesh, no pose correctives (joints do not depend on them)."""
+        rot, betas, flame = self._inputs(body, lhand, rhand, face, shape)
+        return self._pose(rot, betas, flame)[0][:, self.output_in_chain]
+
+    def face_vertices(self, body, lhand, rhand, face, shape=None) -> Tensor:
+        """The 5,023 FLAME-region vertices ``(N, 5023, 3)`` (FLAME order), skinning only those rows."""
+        return self.evaluation_points("face", body=body, lhand=lhand, rhand=rhand, face=face, shape=shape)[:, 1:]
+
+    def evaluation_points(self, joint_set_name: str, *, body, lhand, rhand, face, shape=None) -> Tensor:
+        """Points of a named set (:mod:`m3t_bench.body.joint_sets`) ``(N, P, 3)`` in metres, computing only
+        the mesh rows the set needs (landmarks, fingertips, regressor supports or the face region)."""
+        plan = self._plan(joint_set_name)
+        rot, betas, flame = self._inputs(body, lhand, rhand, face, shape)
+        n = rot.shape[0]
+        posed, transforms = self._pose(rot, betas, flame)
+        parts = [posed]
+        if plan["rows"].numel():
+            v = self._blend(plan["template"], plan["body_dirs"], plan["flame_dirs"], betas, flame).expand(n, -1, -1)
+            v = v + (self._pose_features(rot)[:, plan["pose_rows"]] @ plan["posedirs"]).reshape(n, -1, 3)
+            verts = self._skin(v, transforms[:, plan["weight_cols"]], plan["weights"], plan["static"])
+            parts += [verts, vertices2joints(plan["regressor"], verts)]
+        return torch.cat(parts, 1)[:, plan["gather"]]
+
+    def _plan(self, name: str) -> dict:
+        key = (name, self.template.device, self.template.dtype)
+        if key not in self._plans:
+            self._plans[key] = self._build_plan(get_joint_set(name).points)
+        return self._plans[key]
+
+    def _build_plan(self, points: tuple[str, ...]) -> dict:
+        """Index bookkeeping and sliced buffers for a point list (built once per set, device and dtype)."""
+        kinds = [point_kind(p) for p in points]
+        flame_ids = self.flame_ids.cpu().numpy()
+        rows: dict[int, int] = {}
+        reg = self.J_regressor.cpu().numpy()
+        for kind, idx in kinds:
+            vid = idx if kind == "vertex" else flame_ids[idx] if kind == "flame" else None
+            if kind == "regressed":
+                for v in np.nonzero(reg[idx])[0]:
+                    rows.setdefault(int(v), len(rows))
+            elif vid is not None:
+                rows.setdefault(int(vid), len(rows))
+        r = np.fromiter(rows, dtype=np.int64, count=len(rows))
+        chain_pos = {int(j): k for k, j in enumerate(self.chain.tolist())}
+        regressed = [idx for kind, idx in kinds if kind == "regressed"]
+        n_chain, n_rows = len(chain_pos), len(r)
+        gather, k_reg = [], 0
+        for kind, idx in kinds:
+            if kind == "joint":
+                gather.append(chain_pos[idx])
+            elif kind == "regressed":
+                gather.append(n_chain + n_rows + k_reg)
+                k_reg += 1
+            else:
+                gather.append(n_chain + rows[int(idx if kind == "vertex" else flame_ids[idx])])
+        rows_t = torch.as_tensor(r, device=self.template.device)
+        gather_t = torch.as_tensor(gather, device=self.template.device)
+        if not len(r):  # kinematic joints only
+            return {"rows": rows_t, "gather": gather_t}
+        fi = self._flame_index_of[r]
+        flame_dirs = self.flame_dirs.new_zeros(len(r), 3, self.flame_dirs.shape[-1])
+        flame_dirs[torch.as_tensor(np.nonzero(fi >= 0)[0])] = self.flame_dirs[torch.as_tensor(fi[fi >= 0])]
+        cols = torch.as_tensor(np.stack([3 * r, 3 * r + 1, 3 * r + 2], 1).reshape(-1), device=self.posedirs.device)
+        posedirs = self.posedirs[:, cols]
+        pose_rows = torch.nonzero(posedirs.abs().amax(1) > 0).flatten()    # pose features that move these rows
+        weights = self.lbs_weights[rows_t]
+        weight_cols = torch.nonzero(weights.abs().amax(0) > 0).flatten()   # joints that skin these rows
+        return {"rows": rows_t, "template": self.template[rows_t], "body_dirs": self.body_dirs[rows_t],
+                "flame_dirs": flame_dirs, "posedirs": posedirs[pose_rows], "pose_rows": pose_rows,
+                "weights": weights[:, weight_cols], "weight_cols": weight_cols, "static": self.static_weight[rows_t],
+                "regressor": self.J_regressor[regressed][:, rows_t] if regressed else self.J_regressor.new_zeros(0, len(r)),
+                "gather": gather_t}
+
+    def _apply(self, fn, *args, **kwargs):
+        self._plans = {}  # sliced buffers follow the module's device/dtype: rebuild after .to()
+        return super()._apply(fn, *args, **kwargs)
