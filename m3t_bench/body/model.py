@@ -48,6 +48,15 @@ POSED_JOINT_NAMES: tuple[str, ...] = (*OUTPUT_JOINT_NAMES, "jaw")
 CHAIN_JOINT_NAMES: tuple[str, ...] = tuple(n for n in SMPLX_JOINT_NAMES if n not in LOWER_BODY_JOINT_NAMES)
 
 
+def blend_distinct_rows(coeffs: Tensor, dirs: Tensor) -> Tensor:
+    """``blend_shapes`` for per-frame coefficients ``coeffs (N, K)`` and directions ``dirs (P, 3, K)`` ->
+    ``(N, P, 3)``, computed once per distinct row: a batch of frames usually holds a few signers' shapes."""
+    unique, inverse = torch.unique(coeffs, dim=0, return_inverse=True)
+    if unique.shape[0] == coeffs.shape[0]:
+        return blend_shapes(coeffs, dirs)
+    return blend_shapes(unique, dirs)[inverse]
+
+
 @dataclass
 class SMPLFXOutput:
     """``vertices (N, 10995, 3)`` and ``joints (N, 42, 3)`` in metres."""
@@ -146,8 +155,8 @@ class SMPLFX(nn.Module):
         n_shape = flame_dirs.shape[-1] - expression.shape[1]
         out = template + blend_shapes(expression, flame_dirs[..., n_shape:])
         if betas is not None:
-            out = out + blend_shapes(betas[:, :N_BODY_SHAPE], body_dirs) \
-                + blend_shapes(betas[:, N_BODY_SHAPE:], flame_dirs[..., :n_shape])
+            out = out + blend_distinct_rows(betas[:, :N_BODY_SHAPE], body_dirs) \
+                + blend_distinct_rows(betas[:, N_BODY_SHAPE:], flame_dirs[..., :n_shape])
         return out
 
     def _rest_joints(self, betas: Tensor | None, expression: Tensor) -> Tensor:
@@ -160,12 +169,13 @@ class SMPLFX(nn.Module):
         return batch_rigid_transform(rot, rest, self.parents, dtype=rot.dtype)  # (N,47,3), (N,47,4,4)
 
     def _skin(self, v_posed: Tensor, transforms: Tensor, weights: Tensor, static: Tensor) -> Tensor:
-        """Linear blend skinning of ``v_posed (N, P, 3)`` with ``weights (P, 47)``; ``static (P,)`` is the
-        weight of the dropped (identity) joints."""
+        """Linear blend skinning of ``v_posed (N, P, 3)`` with ``weights (P, K)`` over ``transforms (N, K, 4, 4)``;
+        ``static (P,)`` is the weight of the dropped (identity) joints. The per-vertex 3x4 transforms come from
+        one matrix product; applying them is three broadcast multiply-adds (no batched 3x3 products)."""
         n = transforms.shape[0]
-        t = torch.matmul(weights, transforms.reshape(n, -1, 16)).reshape(n, -1, 4, 4)
-        rot = t[..., :3, :3] + static[:, None, None] * torch.eye(3, dtype=t.dtype, device=t.device)
-        return torch.einsum("npab,npb->npa", rot, v_posed) + t[..., :3, 3]
+        t = torch.matmul(weights, transforms[:, :, :3, :].reshape(n, -1, 12)).view(n, -1, 3, 4)
+        v0, v1, v2 = v_posed[..., 0:1], v_posed[..., 1:2], v_posed[..., 2:3]
+        return t[..., 3] + t[..., 0] * v0 + t[..., 1] * v1 + t[..., 2] * v2 + static[:, None] * v_posed
 
     def _pose_features(self, rot: Tensor) -> Tensor:
         eye = torch.eye(3, dtype=rot.dtype, device=rot.device)
@@ -179,8 +189,8 @@ class SMPLFX(nn.Module):
         v = self.template.expand(n, -1, -1).clone()
         v[:, self.flame_ids] += blend_shapes(flame, self.flame_dirs[..., -flame.shape[1]:])
         if betas is not None:
-            v[:, :nv] += blend_shapes(betas[:, :N_BODY_SHAPE], self.body_dirs)
-            v[:, self.flame_ids] += blend_shapes(betas[:, N_BODY_SHAPE:], self.flame_dirs[..., :-flame.shape[1]])
+            v[:, :nv] += blend_distinct_rows(betas[:, :N_BODY_SHAPE], self.body_dirs)
+            v[:, self.flame_ids] += blend_distinct_rows(betas[:, N_BODY_SHAPE:], self.flame_dirs[..., :-flame.shape[1]])
         v[:, :nv] += (self._pose_features(rot) @ self.posedirs).reshape(n, nv, 3)
         posed, transforms = self._pose(rot, betas, flame)
         vertices = self._skin(v, transforms, self.lbs_weights, self.static_weight)
@@ -204,8 +214,11 @@ class SMPLFX(nn.Module):
         posed, transforms = self._pose(rot, betas, flame)
         parts = [posed]
         if plan["rows"].numel():
-            v = self._blend(plan["template"], plan["body_dirs"], plan["flame_dirs"], betas, flame).expand(n, -1, -1)
-            v = v + (self._pose_features(rot)[:, plan["pose_rows"]] @ plan["posedirs"]).reshape(n, -1, 3)
+            coeffs = torch.cat([flame, self._pose_features(rot)[:, plan["pose_rows"]], flame.new_ones(n, 1)], 1)
+            v = (coeffs @ plan["linear"]).view(n, -1, 3)  # template + expression/eyelids + pose correctives
+            if betas is not None:
+                v = v + blend_distinct_rows(betas[:, :N_BODY_SHAPE], plan["body_dirs"]) \
+                    + blend_distinct_rows(betas[:, N_BODY_SHAPE:], plan["flame_shape_dirs"])
             verts = self._skin(v, transforms[:, plan["weight_cols"]], plan["weights"], plan["static"])
             parts += [verts, vertices2joints(plan["regressor"], verts)]
         return torch.cat(parts, 1)[:, plan["gather"]]
@@ -254,8 +267,11 @@ class SMPLFX(nn.Module):
         pose_rows = torch.nonzero(posedirs.abs().amax(1) > 0).flatten()    # pose features that move these rows
         weights = self.lbs_weights[rows_t]
         weight_cols = torch.nonzero(weights.abs().amax(0) > 0).flatten()   # joints that skin these rows
-        return {"rows": rows_t, "template": self.template[rows_t], "body_dirs": self.body_dirs[rows_t],
-                "flame_dirs": flame_dirs, "posedirs": posedirs[pose_rows], "pose_rows": pose_rows,
+        n_face = FACE_DIM - 6  # expression + eyelid coefficients
+        linear = torch.cat([flame_dirs[..., -n_face:].permute(2, 0, 1).reshape(n_face, -1), posedirs[pose_rows],
+                            self.template[rows_t].reshape(1, -1)], 0)  # (102 + n_pose + 1, R·3)
+        return {"rows": rows_t, "linear": linear.contiguous(), "body_dirs": self.body_dirs[rows_t],
+                "flame_shape_dirs": flame_dirs[..., :-n_face].contiguous(), "pose_rows": pose_rows,
                 "weights": weights[:, weight_cols], "weight_cols": weight_cols, "static": self.static_weight[rows_t],
                 "regressor": self.J_regressor[regressed][:, rows_t] if regressed else self.J_regressor.new_zeros(0, len(r)),
                 "gather": gather_t}
