@@ -1,0 +1,97 @@
+"""``m3t-bench validate``, ``m3t-bench score`` and ``m3t-bench table``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+DEFAULT_RESULTS_DIR = Path("leaderboards/results")
+DEFAULT_REPORTED_DIR = Path("leaderboards/reported")
+
+
+def _add_dataset_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pred_dir", type=Path, metavar="PRED_DIR", help="folder of <sample_id>.npz predictions")
+    p.add_argument("--dataset", required=True, help="registered dataset name (e.g. csl-daily, synthsign-csl) or a "
+                                                   "dataset/split folder")
+    p.add_argument("--split", default="test", help="split to score against (default: test)")
+    p.add_argument("--data-root", type=Path, default=None,
+                   help="folder holding <dataset>/<split>/ (default: $M3T_DATA_ROOT, else ./data)")
+
+
+def _cmd_validate(args) -> int:
+    from m3t_bench.scoring.score import validate_against_split
+    sub, split = validate_against_split(args.pred_dir, args.dataset, split=args.split, data_root=args.data_root)
+    print(f"{args.pred_dir}: valid submission for {split.spec.id} {split.split} ({len(sub.samples)} samples, "
+          f"{sub.kind}; system {sub.meta['system']!r})")
+    return 0
+
+
+def _cmd_score(args) -> int:
+    from m3t_bench.scoring.score import format_scores, score_submission
+    report = score_submission(args.pred_dir, args.dataset, split=args.split, protocol=args.protocol,
+                              body_models=args.body_models, data_root=args.data_root, jobs=args.jobs,
+                              seed=args.seed, bt_hyps=args.bt_hyps, bt_model=args.bt_model, progress=True)
+    if args.json is not None:
+        report.write_json(args.json)
+    if args.per_sample is not None:
+        report.write_per_sample(args.per_sample)
+    print(format_scores(report.results))
+    return 0
+
+
+def _cmd_table(args) -> int:
+    from m3t_bench.report.tables import render_table
+    reported = None if args.no_reported else args.reported_dir
+    sys.stdout.write(render_table(args.results_dir, args.dataset, fmt=args.format, table=args.table,
+                                  reported_dir=reported, protocol=args.protocol))
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add ``validate``, ``score`` and ``table`` to the ``m3t-bench`` command line."""
+    from m3t_bench.body import add_body_models_argument
+
+    p = subparsers.add_parser("validate", help="check a submission folder; report every problem at once",
+                              description="Check a submission folder against a dataset split and report every "
+                                          "problem, one line each. Exit 0 when valid, 2 otherwise.")
+    _add_dataset_arguments(p)
+    p.set_defaults(func=_cmd_validate)
+
+    p = subparsers.add_parser("score", help="validate then score a submission under a protocol",
+                              description="Validate, then score a submission: DTW-JPE / DTW-PA-JPE (body, "
+                                          "hands), face DTW-VPE and, with --bt-hyps, back-translation BLEU-4 / "
+                                          "ROUGE-L. Table on stdout, progress on stderr.")
+    _add_dataset_arguments(p)
+    p.add_argument("--protocol", default="m3t@1", help="evaluation protocol (default m3t@1; also soke@1)")
+    p.add_argument("--json", type=Path, default=None, metavar="OUT", help="write the results JSON here")
+    p.add_argument("--per-sample", type=Path, default=None, metavar="OUT.jsonl",
+                   help="write per-sample values (one JSON line per sample and metric)")
+    p.add_argument("--jobs", type=int, default=1, help="parallel DTW workers (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed for the 95%% CIs (default 0)")
+    p.add_argument("--bt-hyps", type=Path, default=None, metavar="FILE",
+                   help="back-translation hypotheses: one '<sample_id>\\t<text>' line per sample")
+    p.add_argument("--bt-model", type=Path, default=None, metavar="PATH",
+                   help="back-translation model (no model format exists yet: use --bt-hyps)")
+    add_body_models_argument(p)
+    p.set_defaults(func=_cmd_score)
+
+    p = subparsers.add_parser("table", help="regenerate leaderboard tables (paper Table 1 or 2)",
+                              description="Regenerate a leaderboard table from results files; published numbers "
+                                          "are shown in a separate block.")
+    p.add_argument("--dataset", default="all", help="dataset name or 'all' (default)")
+    p.add_argument("--format", default="md", choices=("md", "latex", "csv"))
+    p.add_argument("--table", type=int, default=1, choices=(1, 2),
+                   help="1: DTW-PA-JPE / DTW-JPE (default); 2: back-translation R / B4")
+    p.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR,
+                   help=f"folder of <dataset>/<system>.json (default {DEFAULT_RESULTS_DIR})")
+    p.add_argument("--reported-dir", type=Path, default=DEFAULT_REPORTED_DIR,
+                   help=f"published numbers (default {DEFAULT_REPORTED_DIR})")
+    p.add_argument("--no-reported", action="store_true", help="leave the published-numbers block out")
+    p.add_argument("--protocol", default=None, help="only results scored under this protocol (default: all; "
+                                                    "mixed signatures in a column are refused)")
+    p.set_defaults(func=_cmd_table)
+
+
+__all__ = ["register"]

@@ -1,0 +1,172 @@
+"""The submission format and its validator.
+
+A submission is a folder holding one ``<sample_id>.npz`` per sample of the scored split and, optionally,
+``meta.json``. Each ``.npz`` holds either the four SMPL-FX streams (``body``, ``lhand``, ``rhand``,
+``face``; see :mod:`m3t_bench.motion`) or, for skeleton-only systems, ``joints`` alone: ``(T, 42, 3)``
+float32 in metres, in the order of the body model's ``joint_names`` (``SMPLFX.joint_names``). A folder
+is one kind or the other, never a mix. The number of frames ``T`` is the system's own choice (DTW aligns
+it to the reference) but must be between 1 and ``MAX_LENGTH_FACTOR`` times the reference length.
+
+``meta.json`` (all optional but ``system``)::
+
+    {"system": "my-slp", "paper": "Author et al. 2025, Title", "url": "https://...", "params": 123456789}
+
+``params`` is the number of trainable parameters (a non-negative integer) or ``null``.
+
+:func:`check_submission` reports *every* problem at once, one line each, as
+``<file>: <field>: <problem; expectation>``, and never loads a pickled array.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from m3t_bench.errors import UserError, ValidationFailed
+from m3t_bench.motion import STREAMS, MotionSequence, read_npz
+from m3t_bench.motion.sequence import OPTIONAL_ARRAYS
+
+#: A prediction longer than this many times its reference is refused as absurd.
+MAX_LENGTH_FACTOR = 10
+#: Number of joints a skeleton-only prediction must give (the SMPL-FX model's ``joint_names``).
+N_MODEL_JOINTS = 42
+META_FILE = "meta.json"
+#: meta.json keys -> (accepted JSON types, description of the expectation).
+META_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
+    "system": ((str,), "a non-empty string naming the system"),
+    "paper": ((str, type(None)), "a citation string or null"),
+    "url": ((str, type(None)), "a URL string or null"),
+    "params": ((int, type(None)), "the number of trainable parameters (integer >= 0) or null"),
+}
+STREAMS_KIND = "streams"
+JOINTS_KIND = "joints"
+
+
+@dataclass
+class Submission:
+    """A validated submission: ``samples`` maps id -> :class:`MotionSequence` (all streams, or joints only)."""
+
+    root: Path
+    kind: str  # STREAMS_KIND or JOINTS_KIND
+    samples: dict[str, MotionSequence]
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def ids(self) -> list[str]:
+        return sorted(self.samples)
+
+
+def default_meta(root: Path) -> dict:
+    """The meta used when a submission has no ``meta.json``: the folder name as system name."""
+    return {"system": root.resolve().name, "paper": None, "url": None, "params": None}
+
+
+def meta_problems(meta, file: str) -> list[str]:
+    """Problems with a parsed ``meta.json`` object, one line each (empty when valid)."""
+    if not isinstance(meta, dict):
+        return [f"{file}: (top level): got {type(meta).__name__}; expected a JSON object with keys "
+                f"{', '.join(META_FIELDS)}"]
+    out = []
+    for key in sorted(set(meta) - set(META_FIELDS)):
+        out.append(f"{file}: {key}: unknown key; expected only {', '.join(META_FIELDS)}")
+    if "system" not in meta:
+        out.append(f"{file}: system: missing; expected {META_FIELDS['system'][1]}")
+    for key, (types, want) in META_FIELDS.items():
+        if key not in meta:
+            continue
+        value = meta[key]
+        bad = not isinstance(value, types) or isinstance(value, bool)
+        bad = bad or (key == "system" and not value.strip()) or (key == "params" and value is not None and value < 0)
+        if bad:
+            out.append(f"{file}: {key}: got {value!r}; expected {want}")
+    return out
+
+
+def read_meta(root: Path) -> tuple[dict, list[str]]:
+    """Read ``root/meta.json`` -> (meta with defaults filled in, problems)."""
+    path = root / META_FILE
+    meta = default_meta(root)
+    if not path.exists():
+        return meta, []
+    try:
+        parsed = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        return meta, [f"{path}: (file): unreadable ({type(exc).__name__}); expected UTF-8 JSON"]
+    except json.JSONDecodeError as exc:
+        return meta, [f"{path}: (file): invalid JSON at line {exc.lineno} column {exc.colno} ({exc.msg}); "
+                      f"expected a JSON object"]
+    problems = meta_problems(parsed, str(path))
+    if not problems:
+        meta.update(parsed)
+    return meta, problems
+
+
+def _sample_problems(path: Path, seq: MotionSequence, ref_frames: int) -> list[str]:
+    problems = [f"{path}: {p}" for p in seq.problems(require_streams=False)]
+    if seq.has_streams and seq.joints is not None:
+        problems.append(f"{path}: joints: present together with the SMPL-FX streams; expected the streams "
+                        f"alone or 'joints' alone")
+    if not seq.has_streams and seq.joints is not None and seq.joints.ndim == 3 \
+            and seq.joints.shape[1] != N_MODEL_JOINTS:
+        problems.append(f"{path}: joints: {seq.joints.shape[1]} joints; expected {N_MODEL_JOINTS} in the order "
+                        f"of the SMPL-FX model's joint_names")
+    n = seq.n_frames
+    if n > MAX_LENGTH_FACTOR * ref_frames:
+        problems.append(f"{path}: (length): {n} frames is more than {MAX_LENGTH_FACTOR}x the reference's "
+                        f"{ref_frames}; expected at most {MAX_LENGTH_FACTOR * ref_frames}")
+    return problems
+
+
+def check_submission(root: str | Path, expected: Mapping[str, int]) -> Submission:
+    """Validate a submission folder against the split's ids and reference lengths, and load it.
+
+    ``expected`` maps every sample id of the split to its reference number of frames. Raises
+    :class:`ValidationFailed` listing every problem, one line each, or returns the loaded
+    :class:`Submission`. Arrays are read with ``allow_pickle=False``; pickled arrays are refused.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise UserError("not a folder; expected a folder of <sample_id>.npz predictions", file=root)
+    meta, problems = read_meta(root)
+    files = sorted(p for p in root.iterdir() if not p.name.startswith("."))
+    samples: dict[str, MotionSequence] = {}
+    for path in files:
+        if path.name == META_FILE:
+            continue
+        if path.suffix != ".npz" or not path.is_file():
+            problems.append(f"{path}: (file): unexpected entry; expected only <sample_id>.npz files and "
+                            f"{META_FILE}")
+            continue
+        sample_id = path.stem
+        if sample_id not in expected:
+            problems.append(f"{path}: (id): '{sample_id}' is not in the split; expected one file per split id")
+            continue
+        try:
+            arrays = read_npz(path)
+        except UserError as exc:
+            problems.append(f"{exc.file}: {exc.field or '(file)'}: {exc.detail}")
+            continue
+        seq = MotionSequence(**{k: arrays[k] for k in (*STREAMS, *OPTIONAL_ARRAYS) if k in arrays})
+        sample_problems = _sample_problems(path, seq, int(expected[sample_id]))
+        problems += sample_problems
+        if not sample_problems:
+            samples[sample_id] = seq
+    for sample_id in sorted(set(expected) - {p.stem for p in files if p.suffix == ".npz"}):
+        problems.append(f"{root / (sample_id + '.npz')}: (file): missing; expected a prediction for every "
+                        f"split id")
+    kinds = {sid: (STREAMS_KIND if s.has_streams else JOINTS_KIND) for sid, s in samples.items()}
+    if len(set(kinds.values())) > 1:
+        by_kind = {k: sorted(i for i, v in kinds.items() if v == k) for k in (STREAMS_KIND, JOINTS_KIND)}
+        problems.append(f"{root}: (kind): mixed submission: {len(by_kind[STREAMS_KIND])} file(s) with SMPL-FX "
+                        f"streams (e.g. {by_kind[STREAMS_KIND][0]}.npz) and {len(by_kind[JOINTS_KIND])} with "
+                        f"joints only (e.g. {by_kind[JOINTS_KIND][0]}.npz); expected one kind for all files")
+    if problems:
+        raise ValidationFailed(problems)
+    kind = next(iter(kinds.values()), STREAMS_KIND)
+    return Submission(root=root, kind=kind, samples=samples, meta=meta)
+
+
+__all__ = ["MAX_LENGTH_FACTOR", "META_FIELDS", "META_FILE", "N_MODEL_JOINTS", "Submission", "check_submission",
+           "default_meta", "meta_problems", "read_meta"]
