@@ -57,10 +57,22 @@ class DTWResult:
 
 # ---------------------------------------------------------------------------------------------- DP core
 @njit(cache=True, nogil=True)
+def _step(diag, left, up, c):
+    """Accumulated cost and choice of one cell with frame cost ``c`` from its predecessors' accumulated
+    costs (``inf`` for a missing one): candidates ``pred + c``, the first strictly smallest in the order
+    diagonal, left, up wins. Branch-free so the per-row dependency chain runs at full speed."""
+    via_diag = diag + c
+    via_left = left + c
+    via_up = up + c
+    is_left = (via_left < via_diag) & (via_left <= via_up)
+    is_up = (via_up < via_diag) & (via_up < via_left)
+    return min(min(via_diag, via_up), via_left), np.int8(is_left) + np.int8(2) * np.int8(is_up)
+
+
+@njit(cache=True, nogil=True)
 def _accumulate_row(i, cost_row, acc, steps):
     """Fill row ``i`` of the accumulated cost ``acc`` (T1, T2) float64 from frame costs ``cost_row`` (T2,)
-    and store each cell's choice in ``steps`` (tie order: diagonal, left, up; candidates ``acc[pred] + c``
-    compared as dtw-python does). Branch-free so the per-row dependency chain runs at full speed."""
+    and store each cell's choice in ``steps`` (see :func:`_step`)."""
     n2 = cost_row.shape[0]
     row, step_row = acc[i], steps[i]
     if i == 0:
@@ -75,15 +87,8 @@ def _accumulate_row(i, cost_row, acc, steps):
     step_row[0] = UP
     best = row[0]
     for j in range(1, n2):
-        c = cost_row[j]
-        diag = above[j - 1] + c
-        up = above[j] + c
-        left = best + c
-        is_left = (left < diag) & (left <= up)
-        is_up = (up < diag) & (up < left)
-        best = min(min(diag, up), left)
+        best, step_row[j] = _step(above[j - 1], best, above[j], cost_row[j])
         row[j] = best
-        step_row[j] = np.int8(is_left) + np.int8(2) * np.int8(is_up)
 
 
 @njit(cache=True, nogil=True)
@@ -118,22 +123,24 @@ def _dtw_cost_matrix(cost):
 
 # ------------------------------------------------------------------------------------- frame costs
 @njit(cache=True, nogil=True)
-def _l2_row(a, i, bt, sums, out):
-    """``out[j]`` = mean over points p of ``||a[i, p] - b[j, p]||`` for every frame j. ``a``: (T1, P, 3);
-    ``bt``: (3, P, T2) float32 (b transposed so that the loop over j vectorises); ``sums``: (T2,) float32
-    scratch. Distances and their sum (over p in order) are float32."""
-    n_points, n2 = bt.shape[1], bt.shape[2]
-    sums[:] = 0.0
+def _l2_costs(a, i, bt, sums, out, j0, j1):
+    """``out[j]`` = mean over points p of ``||a[i, p] - b[j, p]||`` for the frames ``j0 <= j < j1``.
+    ``a``: (T1, P, 3); ``bt``: (3, P, T2) float32 (b transposed so that the loop over j vectorises);
+    ``sums``: (T2,) float32 scratch. Distances and their sum (over p in order) are float32, so a cost does
+    not depend on which column range it was computed in."""
+    n_points, n = bt.shape[1], j1 - j0
+    partial = sums[j0:j1]              # zero-based loops over views: they vectorise, offset loops did not
+    partial[:] = 0.0
     for p in range(n_points):
         ax, ay, az = np.float32(a[i, p, 0]), np.float32(a[i, p, 1]), np.float32(a[i, p, 2])
-        bx, by, bz = bt[0, p], bt[1, p], bt[2, p]
-        for j in range(n2):
-            dx = ax - bx[j]
-            dy = ay - by[j]
-            dz = az - bz[j]
-            sums[j] += np.sqrt(dx * dx + dy * dy + dz * dz)
-    for j in range(n2):
-        out[j] = np.float64(sums[j]) / n_points
+        bx, by, bz = bt[0, p, j0:j1], bt[1, p, j0:j1], bt[2, p, j0:j1]
+        for k in range(n):
+            dx = ax - bx[k]
+            dy = ay - by[k]
+            dz = az - bz[k]
+            partial[k] += np.sqrt(dx * dx + dy * dy + dz * dz)
+    for k in range(n):
+        out[j0 + k] = np.float64(partial[k]) / n_points
 
 
 @njit(cache=True, nogil=True)
@@ -292,9 +299,10 @@ def _procrustes_frame_cost(x, y, work):
 
 
 @njit(cache=True, nogil=True)
-def _procrustes_row(a, i, b, out):
-    work = np.zeros((4, 4, 4))
-    for j in range(b.shape[0]):
+def _procrustes_costs(a, i, b, work, out, j0, j1):
+    """``out[j]`` = the Procrustes frame cost of centred frames ``a[i]`` and ``b[j]`` for ``j0 <= j < j1``;
+    ``work``: (4, 4, 4) scratch."""
+    for j in range(j0, j1):
         out[j] = _procrustes_frame_cost(a[i], b[j], work)
 
 
@@ -308,21 +316,6 @@ def _transposed(b):
             for u in range(3):
                 bt[u, p, j] = b[j, p, u]
     return bt
-
-
-@njit(cache=True, nogil=True)
-def _dtw_l2(a, b):
-    """DTW with the mean point distance (float32) as frame cost; a (T1, P, 3), b (T2, P, 3)."""
-    n1, n2 = a.shape[0], b.shape[0]
-    bt = _transposed(b)
-    sums = np.empty(n2, dtype=np.float32)
-    row = np.empty(n2)
-    acc = np.empty((n1, n2))
-    steps = np.empty((n1, n2), dtype=np.int8)
-    for i in range(n1):
-        _l2_row(a, i, bt, sums, row)
-        _accumulate_row(i, row, acc, steps)
-    return acc[n1 - 1, n2 - 1], steps
 
 
 @njit(cache=True, nogil=True)
@@ -342,17 +335,196 @@ def _centred(points):
 
 
 @njit(cache=True, nogil=True)
-def _dtw_procrustes(a, b):
-    """DTW with the per-cell similarity-Procrustes mean point distance (float64); a (T1, P, 3), b (T2, P, 3)."""
-    ac, bc = _centred(a), _centred(b)
-    n1, n2 = a.shape[0], b.shape[0]
+def _frame_costs(kind, x, y, sums, work, i, j0, j1, out):
+    """``out[j]`` = frame cost ``kind`` between frame ``i`` of the first sequence and frames ``j0 <= j < j1``
+    of the second. COST_L2: ``x`` (T1, P, 3) float32, ``y`` (3, P, T2) float32 (see :func:`_transposed`),
+    ``sums`` (T2,) float32 scratch; COST_PROCRUSTES: ``x`` (T1, P, 3), ``y`` (T2, P, 3) float64 centred
+    frames, ``work`` (4, 4, 4) scratch. A cost never depends on the column range it was computed in."""
+    if kind == COST_L2:
+        _l2_costs(x, i, y, sums, out, j0, j1)
+    else:
+        _procrustes_costs(x, i, y, work, out, j0, j1)
+
+
+@njit(cache=True, nogil=True)
+def _dtw_full(kind, x, y, sums, work, n1, n2):
+    """Unpruned DTW of the (T1=n1, T2=n2) frame costs of :func:`_frame_costs`: every cell is computed.
+    Returns ``(cost, steps (T1, T2) int8)``."""
     row = np.empty(n2)
     acc = np.empty((n1, n2))
     steps = np.empty((n1, n2), dtype=np.int8)
     for i in range(n1):
-        _procrustes_row(ac, i, bc, row)
+        _frame_costs(kind, x, y, sums, work, i, 0, n2, row)
         _accumulate_row(i, row, acc, steps)
     return acc[n1 - 1, n2 - 1], steps
+
+
+# ------------------------------------------------------------------------------------- pruning
+# PrunedDTW (after Silva & Batista, 2016). UB is the cost of one valid warping path (the reference path
+# along the rectangle's diagonal), accumulated exactly as the DP accumulates it: same float32 frame costs
+# (same function, same per-point order), float64 sums ``D_next = D_prev + c`` in path order. A cell is
+# *alive* when its accumulated cost D <= bound = UB * (1 + 1e-9); only alive cells and their possible
+# successors are computed, row by row, over one contiguous column range.
+#
+# Why the cost and the path are bit-identical to the unpruned DP (costs c >= 0; float addition rounded to
+# nearest is monotone, and fl(D + c) >= D):
+# 1. D never decreases along a warping path, and the DP value of each cell on the reference path is <= the
+#    partial sum of that path up to it, so D[T1-1, T2-1] <= UB <= bound, and every cell on the backtracked
+#    path and every chosen predecessor has D <= D[T1-1, T2-1] <= bound: alive.
+# 2. Pruned values D' (uncomputed cells read as +inf) satisfy D' >= D, by induction in DP order (candidates
+#    are monotone in the predecessor values). Hence D' <= bound implies D <= bound.
+# 3. For an alive cell X, its chosen predecessor p* is alive, so (induction) p* was computed with D'[p*] =
+#    D[p*]; the other candidates can only have grown. p* was the first strictly smallest candidate in the
+#    order diagonal, left, up; it still is (earlier ones stay strictly larger, later ones larger or equal),
+#    so X gets the same value and the same choice. The margin of 1e-9 is belt and braces: 1. holds exactly.
+# 4. Every alive cell is computed: in row i, the first alive cell's predecessor is diagonal or up (a left
+#    predecessor would be alive and further left), so it lies at or right of the first alive column f of
+#    row i-1; cells up to l+1 (l = last alive column of row i-1) can have a live diagonal or up predecessor;
+#    beyond, only left moves from an alive cell can reach an alive cell, so the row continues while the
+#    cell to the left is alive. Cells outside the computed range are dead and never read as anything but
+#    +inf, and backtracking only visits alive cells (1.), so uncomputed ``acc``/``steps`` are never read.
+# If UB is not finite, or a row has no alive cell (impossible by 1.), the unpruned DP runs instead.
+PRUNE_MARGIN = 1e-9
+L2_MAX_CHUNK = 32     # most columns of l2 frame costs computed at once when a row continues by left moves
+
+
+@njit(cache=True, nogil=True)
+def _reference_path_columns(n1, n2):
+    """(T1, 2) int64: the first and last column, per row, of the reference warping path (row i ends at
+    column round(i (T2-1) / (T1-1)); each row starts one diagonal step after the previous row's end, or
+    below it if the end did not move)."""
+    columns = np.empty((n1, 2), dtype=np.int64)
+    previous_end = -1
+    for i in range(n1):
+        end = n2 - 1 if n1 == 1 else (2 * i * (n2 - 1) + (n1 - 1)) // (2 * (n1 - 1))
+        columns[i, 0] = min(previous_end + 1, end)
+        columns[i, 1] = end
+        previous_end = end
+    return columns
+
+
+@njit(cache=True, nogil=True)
+def _upper_bound(kind, x, y, sums, work, n1, n2, costs):
+    """``(UB, frame costs computed)``: the accumulated cost of the reference path (see the block above)."""
+    columns = _reference_path_columns(n1, n2)
+    total = 0.0
+    n_cells = 0
+    for i in range(n1):
+        j0, j1 = columns[i, 0], columns[i, 1] + 1
+        _frame_costs(kind, x, y, sums, work, i, j0, j1, costs)
+        for j in range(j0, j1):
+            total += costs[j]
+        n_cells += j1 - j0
+    return total, n_cells
+
+
+@njit(cache=True, nogil=True)
+def _continue_left(kind, x, y, sums, work, i, j, best, bound, max_chunk, costs, row, step_row):
+    """Extend row ``i`` from column ``j`` by left moves while the cell to the left (accumulated cost
+    ``best``) is alive; frame costs come 1, 2, 4, ... (at most ``max_chunk``) columns at a time. Returns
+    ``(last column computed, frame costs computed)``."""
+    n2 = row.shape[0]
+    n_cells = 0
+    chunk = 1
+    while j < n2 and best <= bound:
+        j1 = min(j + chunk, n2)
+        _frame_costs(kind, x, y, sums, work, i, j, j1, costs)
+        n_cells += j1 - j
+        chunk = min(2 * chunk, max_chunk)
+        while j < j1 and best <= bound:
+            best, step_row[j] = _step(np.inf, best, np.inf, costs[j])
+            row[j] = best
+            j += 1
+    return j - 1, n_cells
+
+
+@njit(cache=True, nogil=True)
+def _alive_span(row, j0, j1, bound):
+    """First and last column ``j0 <= j <= j1`` with ``row[j] <= bound``; ``(-1, -1)`` if there is none."""
+    first = j0
+    while first <= j1 and not row[first] <= bound:
+        first += 1
+    if first > j1:
+        return -1, -1
+    last = j1
+    while not row[last] <= bound:
+        last -= 1
+    return first, last
+
+
+@njit(cache=True, nogil=True)
+def _dtw_pruned(kind, x, y, sums, work, n1, n2):
+    """Same result as :func:`_dtw_full` (bit for bit, see the block above), computing only the cells that
+    can lie on the optimal path. Returns ``(cost, steps (T1, T2) int8, frame costs computed)``; ``steps``
+    holds garbage outside the computed cells, which backtracking never visits."""
+    costs = np.empty(n2)
+    upper, n_cells = _upper_bound(kind, x, y, sums, work, n1, n2, costs)
+    bound = upper * (1.0 + PRUNE_MARGIN)
+    max_chunk = L2_MAX_CHUNK if kind == COST_L2 else 1
+    acc = np.empty((n1, n2))
+    steps = np.empty((n1, n2), dtype=np.int8)
+    if np.isfinite(bound):
+        # row 0: (0, 0) then left moves; alive columns form a prefix since D grows along the row
+        _frame_costs(kind, x, y, sums, work, 0, 0, 1, costs)
+        acc[0, 0] = costs[0]
+        steps[0, 0] = DIAGONAL
+        hi, added = _continue_left(kind, x, y, sums, work, 0, 1, acc[0, 0], bound, max_chunk, costs, acc[0],
+                                    steps[0])
+        n_cells += 1 + added
+        lo, first = 0, 0
+        last = hi if acc[0, hi] <= bound else hi - 1
+        for i in range(1, n1):
+            above, row, step_row = acc[i - 1], acc[i], steps[i]
+            start, end = first, min(last + 1, n2 - 1)
+            _frame_costs(kind, x, y, sums, work, i, start, end + 1, costs)
+            n_cells += end - start + 1
+            diag = above[start - 1] if start - 1 >= lo else np.inf
+            best, step_row[start] = _step(diag, np.inf, above[start], costs[start])
+            row[start] = best
+            for j in range(start + 1, min(end, hi) + 1):
+                best, step_row[j] = _step(above[j - 1], best, above[j], costs[j])
+                row[j] = best
+            if end > hi:                                     # (i-1, end) lies right of the previous range
+                best, step_row[end] = _step(above[end - 1], best, np.inf, costs[end])
+                row[end] = best
+            lo, hi = start, end
+            first, last = _alive_span(row, start, end, bound)
+            if first < 0:
+                break
+            if last == end:
+                hi, added = _continue_left(kind, x, y, sums, work, i, end + 1, best, bound, max_chunk, costs,
+                                           row, step_row)
+                n_cells += added
+                last = hi if row[hi] <= bound else hi - 1
+        if first >= 0 and last == n2 - 1:
+            return acc[n1 - 1, n2 - 1], steps, n_cells
+    cost, steps = _dtw_full(kind, x, y, sums, work, n1, n2)
+    return cost, steps, n_cells + n1 * n2
+
+
+@njit(cache=True, nogil=True)
+def _dtw_points(kind, x, y, sums, work, n1, n2, prune):
+    """``(cost, steps, frame costs computed)`` with or without pruning (see :func:`_frame_costs` for the
+    inputs)."""
+    if prune:
+        return _dtw_pruned(kind, x, y, sums, work, n1, n2)
+    cost, steps = _dtw_full(kind, x, y, sums, work, n1, n2)
+    return cost, steps, n1 * n2
+
+
+@njit(cache=True, nogil=True)
+def _dtw_l2(a, b, prune):
+    """DTW with the mean point distance (float32) as frame cost; a (T1, P, 3), b (T2, P, 3) float32."""
+    sums = np.empty(b.shape[0], dtype=np.float32)
+    return _dtw_points(COST_L2, a, _transposed(b), sums, np.zeros((4, 4, 4)), a.shape[0], b.shape[0], prune)
+
+
+@njit(cache=True, nogil=True)
+def _dtw_procrustes(a, b, prune):
+    """DTW with the per-cell similarity-Procrustes mean point distance (float64); a (T1, P, 3), b (T2, P, 3)."""
+    sums = np.empty(b.shape[0], dtype=np.float32)
+    return _dtw_points(COST_PROCRUSTES, _centred(a), _centred(b), sums, np.zeros((4, 4, 4)), a.shape[0],
+                       b.shape[0], prune)
 
 
 @njit(cache=True, nogil=True)
@@ -368,24 +540,27 @@ def _selected(points, root, scored):
 
 
 @njit(cache=True, nogil=True)
-def _dtw_pair(a, b, kind, root, scored):
+def _dtw_pair(a, b, kind, root, scored, prune):
     """DTW of one pair of (T, P, 3) float32 sequences on the points ``scored`` after the alignment of
-    ``kind`` (translation by ``root`` for COST_L2 when root >= 0, per-cell Procrustes for COST_PROCRUSTES)."""
+    ``kind`` (translation by ``root`` for COST_L2 when root >= 0, per-cell Procrustes for COST_PROCRUSTES).
+    Returns ``(cost, steps, frame costs computed)``."""
     if kind == COST_L2:
-        return _dtw_l2(_selected(a, root, scored), _selected(b, root, scored))
-    return _dtw_procrustes(_selected(a, -1, scored), _selected(b, -1, scored))
+        return _dtw_l2(_selected(a, root, scored), _selected(b, root, scored), prune)
+    return _dtw_procrustes(_selected(a, -1, scored), _selected(b, -1, scored), prune)
 
 
 @njit(cache=True, parallel=True)
-def _dtw_pairs(flat_a, starts_a, flat_b, starts_b, kind, root, scored, costs, lengths):
+def _dtw_pairs(flat_a, starts_a, flat_b, starts_b, kind, root, scored, prune, costs, lengths, cells):
     """Pair k is ``flat_a[starts_a[k]:starts_a[k+1]]`` against ``flat_b[starts_b[k]:starts_b[k+1]]``;
-    writes ``costs[k]`` and ``lengths[k]`` (path length). Pairs run in parallel, each independently."""
+    writes ``costs[k]``, ``lengths[k]`` (path length) and ``cells[k]`` (frame costs computed). Pairs run
+    in parallel, each independently."""
     for k in prange(starts_a.shape[0] - 1):
         a = flat_a[starts_a[k]:starts_a[k + 1]]
         b = flat_b[starts_b[k]:starts_b[k + 1]]
-        cost, steps = _dtw_pair(a, b, kind, root, scored)
+        cost, steps, n_cells = _dtw_pair(a, b, kind, root, scored, prune)
         costs[k] = cost
         lengths[k] = _backtrack(steps).shape[0]
+        cells[k] = n_cells
 
 
 # ------------------------------------------------------------------------------------- Python API
@@ -429,11 +604,20 @@ def dtw_points_many(preds: list[np.ndarray], refs: list[np.ndarray], *, kind: st
     Returns ``(costs (N,) float64, path_lengths (N,) int64)``; ``costs`` are raw path sums in the input unit.
     Pairs go to the kernel in chunks packed into two reused buffers (no per-call gigabyte copies).
     """
+    costs, lengths, _ = _run_pairs(preds, refs, kind=kind, root=root, scored=scored, jobs=jobs, prune=True)
+    return costs, lengths
+
+
+def _run_pairs(preds: list[np.ndarray], refs: list[np.ndarray], *, kind: str, root: int, scored: np.ndarray,
+               jobs: int | None, prune: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`dtw_points_many` with the pruning switch (``prune=False`` runs the unpruned reference kernel,
+    for tests and the bench); also returns the number of frame costs computed per pair, (N,) int64."""
     n_pairs = len(preds)
     costs = np.empty(n_pairs)
     lengths = np.empty(n_pairs, dtype=np.int64)
+    cells = np.empty(n_pairs, dtype=np.int64)
     if n_pairs == 0:
-        return costs, lengths
+        return costs, lengths, cells
     chunks = [slice(c, min(c + PAIRS_PER_CHUNK, n_pairs)) for c in range(0, n_pairs, PAIRS_PER_CHUNK)]
     n_points = preds[0].shape[1]
     buf_a = np.empty((max(sum(len(x) for x in preds[c]) for c in chunks), n_points, 3), dtype=np.float32)
@@ -443,9 +627,17 @@ def dtw_points_many(preds: list[np.ndarray], refs: list[np.ndarray], *, kind: st
         for chunk in chunks:
             flat_a, starts_a = _pack(preds[chunk], buf_a)
             flat_b, starts_b = _pack(refs[chunk], buf_b)
-            _dtw_pairs(flat_a, starts_a, flat_b, starts_b, COST_KINDS[kind], root, scored,
-                       costs[chunk], lengths[chunk])
-    return costs, lengths
+            _dtw_pairs(flat_a, starts_a, flat_b, starts_b, COST_KINDS[kind], root, scored, prune,
+                       costs[chunk], lengths[chunk], cells[chunk])
+    return costs, lengths, cells
+
+
+def _points_dtw(a: np.ndarray, b: np.ndarray, kind: str = "l2", *, prune: bool = True) -> tuple[DTWResult, int]:
+    """DTW of ``a`` (T1, P, 3) and ``b`` (T2, P, 3) with frame cost ``kind`` on all points, no translation,
+    with or without pruning (tests and the bench compare the two); also returns the frame costs computed."""
+    a, b = as_points(a), as_points(b)
+    total, steps, n_cells = _dtw_pair(a, b, COST_KINDS[kind], -1, np.arange(a.shape[1]), prune)
+    return DTWResult(cost=float(total), path=_backtrack(steps)), int(n_cells)
 
 
 def dtw(cost_or_a: np.ndarray, b: np.ndarray | None = None) -> DTWResult:
@@ -464,9 +656,8 @@ def dtw(cost_or_a: np.ndarray, b: np.ndarray | None = None) -> DTWResult:
         if not np.isfinite(cost).all() or (cost < 0).any():
             raise UserError("cost matrix must hold finite non-negative numbers", field="cost")
         total, steps = _dtw_cost_matrix(cost)
-    else:
-        total, steps = _dtw_l2(as_points(cost_or_a), as_points(b))
-    return DTWResult(cost=float(total), path=_backtrack(steps))
+        return DTWResult(cost=float(total), path=_backtrack(steps))
+    return _points_dtw(cost_or_a, b, "l2")[0]
 
 
 def frame_cost_matrix(a: np.ndarray, b: np.ndarray, kind: str = "l2") -> np.ndarray:
@@ -478,15 +669,15 @@ def frame_cost_matrix(a: np.ndarray, b: np.ndarray, kind: str = "l2") -> np.ndar
 @njit(cache=True)
 def _frame_cost_matrix(a, b, kind):
     out = np.empty((a.shape[0], b.shape[0]))
+    sums, work = np.empty(b.shape[0], dtype=np.float32), np.zeros((4, 4, 4))
     if kind == COST_L2:
         bt = _transposed(b)
-        sums = np.empty(b.shape[0], dtype=np.float32)
         for i in range(a.shape[0]):
-            _l2_row(a, i, bt, sums, out[i])
+            _frame_costs(COST_L2, a, bt, sums, work, i, 0, b.shape[0], out[i])
     else:
         ac, bc = _centred(a), _centred(b)
         for i in range(a.shape[0]):
-            _procrustes_row(ac, i, bc, out[i])
+            _frame_costs(COST_PROCRUSTES, ac, bc, sums, work, i, 0, b.shape[0], out[i])
     return out
 
 
