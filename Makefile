@@ -20,7 +20,7 @@ install: $(VENV)/.installed
 
 ## demo: the main job on the embedded default (stand-in body model, SynthSign)
 demo: install
-	$(BIN)/python -m m3t_bench.demo --work $(WORK)
+	$(BIN)/python -m baselines.demo --work $(WORK)
 
 ## test: the whole test suite (what CI runs)
 test: install

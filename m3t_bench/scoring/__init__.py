@@ -1,7 +1,7 @@
 """Scoring a submission: the submission format and validator, the scoring engine, the CLI commands.
 
 Public API: :func:`check_submission`, :func:`validate_against_split`, :func:`score_submission`,
-:func:`format_scores`, :func:`demo_pipeline` (``make demo``'s scoring stage).
+:func:`format_scores`.
 """
 
 from __future__ import annotations
@@ -14,11 +14,8 @@ def __getattr__(name: str):
     if name in ("score_submission", "format_scores", "validate_against_split", "ScoreReport"):
         from m3t_bench.scoring import score
         return getattr(score, name)
-    if name == "demo_pipeline":
-        from m3t_bench.scoring.demo import demo_pipeline
-        return demo_pipeline
     raise AttributeError(name)
 
 
-__all__ = ["ScoreReport", "Submission", "check_submission", "demo_pipeline", "format_scores", "score_submission",
+__all__ = ["ScoreReport", "Submission", "check_submission", "format_scores", "score_submission",
            "validate_against_split"]
