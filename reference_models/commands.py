@@ -1,5 +1,169 @@
-"""``m3t-bench train|tokenize|detokenize|ablate`` (registered through the ``m3t_bench.commands`` entry point)."""
+"""``m3t-bench train tokenizer | tokenize | detokenize | ablate tokenizer`` (plugged in through the
+``m3t_bench.commands`` entry point). Heavy imports happen inside the handlers, so ``m3t-bench --help``
+stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+from m3t_bench.errors import UserError
+
+MODALITY_CHOICES = ("body", "hand", "face")
+
+
+def _add_body_models(parser: argparse.ArgumentParser) -> None:
+    from m3t_bench.body import add_body_models_argument
+    add_body_models_argument(parser)
+
+
+def _add_device(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+
+
+def _add_tokenizer_io(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ckpt-dir", required=True, help="tokenizer directory with body/, hand/, face/ checkpoints")
+    parser.add_argument("--out", required=True, help="output folder (one .npz per sample)")
+    _add_device(parser)
+
+
+def _load_split(data: str, split: str) -> tuple[list, dict]:
+    """All sequences of ``data``'s ``split`` and the provenance recorded with what is trained on them."""
+    from m3t_bench.datasets import open_split
+    sp = open_split(data, split)
+    info = {"name": sp.spec.id, "split": sp.split, "manifest_sha256": sp.manifest_sha256,
+            "body_model_id": sp.body_model_id}
+    return [sp.load(i) for i in sp.ids], info
+
+
+def _training_config(args):
+    from reference_models.m3t.config import get_config
+    return get_config(args.config).replace(epochs=args.epochs, batch_size=args.batch_size,
+                                           width=getattr(args, "width", None))
+
+
+def _open_body_model(args, body_model_id: str):
+    import torch
+    from reference_models.m3t.train import Distributed, open_body_model, resolve_device
+    device = resolve_device(args.device, Distributed(local_rank=int(os.environ.get("LOCAL_RANK", "0"))))
+    return open_body_model(getattr(args, "body_models", None), body_model_id,
+                           torch.device("cpu") if device.type == "cpu" else device)
+
+
+def cmd_train_tokenizer(args) -> int:
+    from reference_models.m3t.train import train_tokenizer
+    cfg = _training_config(args)
+    train, train_info = _load_split(args.data, args.train_split)
+    val, val_info = _load_split(args.data, args.val_split)
+    body_model = _open_body_model(args, train_info["body_model_id"])
+    result = train_tokenizer(args.modality, cfg, train, val, Path(args.out) / args.modality,
+                             quantizer=args.quantizer, body_model=body_model, device=args.device, seed=args.seed,
+                             resume=args.resume, stop_after_epochs=args.stop_after_epochs,
+                             data_info={"train": train_info, "val": val_info}, progress=not args.quiet)
+    if result.best_epoch > 0:
+        print(f"{args.modality} {args.quantizer} ({cfg.name}, {result.parameters:,} parameters): best validation "
+              f"vertex error {result.best_val_mm:.3f} mm at epoch {result.best_epoch}; {result.steps} steps; "
+              f"checkpoint {result.out_dir}")
+    return 0
+
+
+def cmd_tokenize(args) -> int:
+    from reference_models.m3t.checkpoint import load_tokenizer_dir
+    from reference_models.m3t.tokenize import tokenize_folder
+    models = load_tokenizer_dir(args.ckpt_dir, device=args.device)
+    n = tokenize_folder(args.data, args.ckpt_dir, args.out, models, split=args.split)
+    print(f"tokenized {n} sample(s) into {args.out}")
+    return 0
+
+
+def cmd_detokenize(args) -> int:
+    from reference_models.m3t.checkpoint import load_tokenizer_dir
+    from reference_models.m3t.tokenize import detokenize_folder
+    models = load_tokenizer_dir(args.ckpt_dir, device=args.device)
+    n = detokenize_folder(args.tokens, args.out, models)
+    print(f"decoded {n} sample(s) into {args.out}")
+    return 0
+
+
+def cmd_ablate_tokenizer(args) -> int:
+    from reference_models.m3t.ablate import run_ablation, table_rows, write_tables
+    from tabulate import tabulate
+    cfg = _training_config(args)
+    train, train_info = _load_split(args.data, args.train_split)
+    val, val_info = _load_split(args.data, args.val_split)
+    evaluation, eval_info = _load_split(args.data, args.eval_split)
+    evaluation = evaluation[:args.eval_samples]
+    body_model = _open_body_model(args, train_info["body_model_id"])
+    data_info = {"name": train_info["name"], "eval_split": eval_info["split"], "eval_samples": len(evaluation),
+                 "manifest_sha256": {i["split"]: i["manifest_sha256"] for i in (train_info, val_info, eval_info)}}
+    with tempfile.TemporaryDirectory(prefix="m3t-ablation-") as tmp:
+        work = Path(args.work) if args.work else Path(tmp)
+        result = run_ablation(train, val, evaluation, body_model, cfg, work, grid=args.grid, device=args.device,
+                              seed=args.seed, data_info=data_info, progress=not args.quiet)
+    paths = write_tables(result, Path(args.out))
+    header, rows = table_rows(result)
+    print(tabulate(rows, header, tablefmt="github"))
+    print("wrote " + ", ".join(map(str, paths)))
+    return 0
+
+
+def _add_training_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="dataset folder holding the split folders (train/, val/, ...)")
+    p.add_argument("--config", default="tiny", choices=("tiny", "full"), help="architecture/training config")
+    p.add_argument("--train-split", default="train")
+    p.add_argument("--val-split", default="val", help="split for checkpoint selection (default val)")
+    p.add_argument("--epochs", type=int, help="override the config's epochs")
+    p.add_argument("--batch-size", type=int, help="override the config's global batch size")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_device(p)
+    _add_body_models(p)
 
 
 def register(subparsers) -> None:
-    """Reference-model sub-commands are added by the tokenizer work."""
+    """Add the tokenizer commands to the ``m3t-bench`` parser."""
+    train = subparsers.add_parser("train", help="train a reference model")
+    train_sub = train.add_subparsers(dest="model", metavar="MODEL", parser_class=type(train))
+    p = train_sub.add_parser("tokenizer", help="train one modality's FSQ-VAE (or VQ-VAE) tokenizer",
+                             description="Train one modality's tokenizer; writes OUT/<modality>/ (config.json, "
+                                         "model.safetensors, resumable state). Several processes: "
+                                         "torchrun --nproc_per_node N $(which m3t-bench) train tokenizer ...")
+    p.add_argument("--modality", required=True, choices=MODALITY_CHOICES)
+    p.add_argument("--out", required=True, help="tokenizer directory (the checkpoint goes to OUT/<modality>/)")
+    p.add_argument("--quantizer", default="fsq", choices=("fsq", "vq"))
+    p.add_argument("--width", type=int, help="override the config's hidden width")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/<modality>/'s saved state")
+    p.add_argument("--stop-after-epochs", type=int, help="end this invocation after N epochs (resume later)")
+    _add_training_options(p)
+    p.set_defaults(func=cmd_train_tokenizer)
+
+    p = subparsers.add_parser("tokenize", help="samples -> token streams (one .npz of int arrays per sample)")
+    p.add_argument("data", help="a dataset split folder (or dataset folder with --split) or a folder of sample .npz")
+    p.add_argument("--split", help="split name when DATA is a dataset folder")
+    _add_tokenizer_io(p)
+    p.set_defaults(func=cmd_tokenize)
+
+    p = subparsers.add_parser("detokenize", help="token streams -> SMPL-FX sample .npz files")
+    p.add_argument("tokens", help="folder of token .npz files (as written by `m3t-bench tokenize`)")
+    _add_tokenizer_io(p)
+    p.set_defaults(func=cmd_detokenize)
+
+    ablate = subparsers.add_parser("ablate", help="ablation studies of the reference models")
+    ablate_sub = ablate.add_subparsers(dest="study", metavar="STUDY", parser_class=type(ablate))
+    p = ablate_sub.add_parser("tokenizer", help="FSQ vs VQ and a BS/HS grid (paper Table 3)")
+    p.add_argument("--out", required=True, help="folder for tokenizer_ablation.{md,csv,json}")
+    p.add_argument("--eval-split", default="test", help="split the table is computed on (default test)")
+    p.add_argument("--eval-samples", type=int, help="evaluate on the split's first N samples (default all)")
+    p.add_argument("--grid", default="small", choices=("none", "small"))
+    p.add_argument("--work", help="keep the trained checkpoints here (default: a temporary folder)")
+    _add_training_options(p)
+    p.set_defaults(func=cmd_ablate_tokenizer)
+
+    for parent in (train, ablate):
+        parent.set_defaults(func=lambda args, parser=parent: _missing_subcommand(parser))
+
+
+def _missing_subcommand(parser: argparse.ArgumentParser) -> int:
+    raise UserError(f"name what to run: {parser.prog} {{tokenizer}}")

@@ -37,7 +37,7 @@ def write_npz(path: str | Path, arrays: Mapping[str, np.ndarray], *, compress: b
                 if arr.dtype.hasobject:
                     raise ValueError(f"array {name!r} has dtype object; refusing to pickle it")
                 buf = io.BytesIO()
-                np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
+                np.lib.format.write_array(buf, arr, allow_pickle=False)  # keeps 0-d arrays 0-d
                 info = zipfile.ZipInfo(f"{name}.npy", date_time=_FIXED_ZIP_TIME)
                 info.compress_type = method
                 info.external_attr = 0o644 << 16

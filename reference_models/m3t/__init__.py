@@ -1,1 +1,13 @@
-"""M3T reference models: FSQ, FSQ-VAE / VQ-VAE tokenizers."""
+"""M3T reference models: FSQ, per-modality FSQ-VAE tokenizers and the VQ-VAE ablation.
+
+Modules: ``fsq`` (quantizer), ``vq`` (EMA vector quantizer), ``vae`` (encoder/decoder, ``MotionTokenizer``),
+``config`` (``TokenizerConfig``, ``full``/``tiny``), ``data`` (modality inputs, crops), ``train`` (training
+loop, DDP), ``evaluate`` (vertex error, PA-VPE, codebook use), ``checkpoint`` (safetensors + JSON),
+``tokenize`` (samples <-> token files), ``ablate`` (paper Table 3).
+"""
+
+from reference_models.m3t.config import CONFIGS, TokenizerConfig, get_config
+from reference_models.m3t.fsq import FSQ, MODALITY_LEVELS
+from reference_models.m3t.vae import MotionTokenizer
+
+__all__ = ["CONFIGS", "FSQ", "MODALITY_LEVELS", "MotionTokenizer", "TokenizerConfig", "get_config"]
