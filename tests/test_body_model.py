@@ -256,3 +256,19 @@ def test_render_frame_writes_a_png_of_the_body(smplfx, tmp_path):
     raw = zlib.decompress(png[idat + 4: idat + 4 + struct.unpack(">I", png[idat - 4:idat])[0]])
     pixels = np.frombuffer(raw, dtype=np.uint8).reshape(height, 1 + 3 * width)[:, 1:].reshape(height, width, 3)
     assert (width, height) == (96, 96) and (pixels != 255).any(axis=2).mean() > 0.05  # the figure is drawn
+
+
+def test_chain_transforms_equal_smplx_batch_rigid_transform():
+    """Our forward kinematics against smplx's own implementation on the SMPL-X tree with random rotations."""
+    from smplx.lbs import batch_rigid_transform
+
+    from m3t_bench.body.model import chain_transforms
+
+    gen = torch.Generator().manual_seed(3)
+    parents = [int(p) for p in smplx_parents()]
+    rot = axis_angle_to_matrix(torch.randn(7, len(parents), 3, generator=gen, dtype=torch.float64))
+    rest = torch.randn(7, len(parents), 3, generator=gen, dtype=torch.float64)
+    posed, transforms = chain_transforms(rot, rest, parents)
+    ref_posed, ref_transforms = batch_rigid_transform(rot, rest, torch.tensor(parents), dtype=torch.float64)
+    torch.testing.assert_close(posed, ref_posed, rtol=0, atol=1e-12)
+    torch.testing.assert_close(transforms, ref_transforms[:, :, :3, :], rtol=0, atol=1e-12)

@@ -15,6 +15,8 @@ import time
 
 import numpy as np
 
+from m3t_bench.bench._peers import pure_python_dtw_jpe
+
 from m3t_bench.metrics import dtw_jpe_many
 from m3t_bench.metrics.dtw import _run_pairs
 
@@ -29,21 +31,6 @@ def _motion(rng: np.random.Generator, frames: int) -> np.ndarray:
     amp = rng.normal(scale=0.1, size=(1, N_JOINTS, 3))
     phase = rng.uniform(size=(1, N_JOINTS, 3))
     return (base + amp * np.sin(2 * np.pi * (t * rng.uniform(0.5, 2.0) + phase))).astype(np.float32)
-
-
-def _pure_python_dtw_jpe(pred: np.ndarray, ref: np.ndarray) -> float:
-    """The peers' way: an exact O(T1·T2) Python double loop with a numpy per-cell joint cost (root-aligned,
-    mean per-joint distance), symmetric steps; returns the raw path sum in metres."""
-    pred = pred - pred[:, :1]
-    ref = ref - ref[:, :1]
-    n1, n2 = len(pred), len(ref)
-    acc = np.full((n1 + 1, n2 + 1), np.inf)
-    acc[0, 0] = 0.0
-    for i in range(n1):
-        for j in range(n2):
-            cost = np.linalg.norm(pred[i] - ref[j], axis=-1).mean()
-            acc[i + 1, j + 1] = cost + min(acc[i, j], acc[i, j + 1], acc[i + 1, j])
-    return float(acc[n1, n2])
 
 
 def _warped_copy(rng: np.random.Generator, x: np.ndarray, noise: float) -> np.ndarray:
@@ -111,7 +98,7 @@ def run(quick: bool) -> list[str]:
 
     ours_s, ours = _best_of(lambda: dtw_jpe_many(preds, refs, norm="sum", unit="m", jobs=2))
     ours_1_s, _ = _best_of(lambda: dtw_jpe_many(preds, refs, norm="sum", unit="m", jobs=1))
-    py_s, py_values = _timed(lambda: [_pure_python_dtw_jpe(p, r) for p, r in zip(preds[:n_python], refs)])
+    py_s, py_values = _timed(lambda: [pure_python_dtw_jpe(p, r) for p, r in zip(preds[:n_python], refs)])
     fd_s, fd_values = _timed(lambda: dtw_jpe_many(preds[:n_fastdtw], refs[:n_fastdtw], norm="sum", unit="m",
                                                   backend="fastdtw", fastdtw_radius=1))
     n_pa = 20 if quick else 100

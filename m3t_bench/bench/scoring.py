@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from m3t_bench.bench._peers import pure_python_dtw_jpe
+
 N_SAMPLES = 1176
 FPS = 30.0
 QUICK_SAMPLES = 60
@@ -58,18 +60,6 @@ def stretched(seq, factor: float, rng: np.random.Generator):
     for name, arr in seq.streams().items():
         out[name] = (arr[idx] + rng.normal(0, 0.01, arr[idx].shape)).astype(np.float32)
     return MotionSequence(**out)
-
-
-def _python_dtw_cost(pred: np.ndarray, ref: np.ndarray) -> float:
-    """The peers' way: exact DTW in pure Python, numpy mean joint distance per cell (root-aligned inputs)."""
-    n, m = len(pred), len(ref)
-    acc = np.full((n + 1, m + 1), np.inf)
-    acc[0, 0] = 0.0
-    for i in range(n):
-        for j in range(m):
-            cost = np.linalg.norm(pred[i] - ref[j], axis=-1).mean()
-            acc[i + 1, j + 1] = cost + min(acc[i, j], acc[i, j + 1], acc[i + 1, j])
-    return float(acc[n, m])
 
 
 def _distance_rate(n_points: int, threads: int) -> float:
@@ -166,7 +156,7 @@ def run(quick: bool) -> list[str]:
     for i in sub_ids:
         pts = model_points(model, "body", [refs[i]], [refs[i]])[0]
         ppts = model_points(model, "body", [preds[i]], [refs[i]])[0]
-        _python_dtw_cost(ppts - ppts[:, :1], pts - pts[:, :1])
+        pure_python_dtw_jpe(ppts, pts)
     py_cells = sum(preds[i].n_frames * refs[i].n_frames for i in sub_ids)
     per_cell = (time.perf_counter() - t0) / py_cells
     t0 = time.perf_counter()

@@ -4,7 +4,8 @@ Buffers come from :func:`m3t_bench.body.assembly.assemble_smplfx`; the forward p
 order: FLAME shape + expression (retargeted to full-body buffers, non-zero only on the 5,023 FLAME
 vertices), eyelid offsets, SMPL-X body shape (zeroed on the head, blended over 5 neck rings), SMPL-X
 pose correctives, then linear blend skinning with SMPL-X's joint regressor and weights
-(``smplx.lbs.blend_shapes``, ``vertices2joints``, ``batch_rigid_transform``). 520 rigid teeth vertices
+(``smplx.lbs.blend_shapes``, ``vertices2joints``; the chain of rigid transforms is ours, checked against
+``smplx.lbs.batch_rigid_transform`` in the tests). 520 rigid teeth vertices
 follow the head (upper) and jaw (lower) joints: 10,475 + 520 = 10,995 vertices.
 
 Inputs (6D rotations, :func:`m3t_bench.motion.rot6d_to_matrix`): ``body (N,12,6)`` for
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from smplx.lbs import batch_rigid_transform, blend_shapes, vertices2joints
+from smplx.lbs import blend_shapes, vertices2joints
 from torch import Tensor, nn
 
 from m3t_bench.body.assembly import assemble_smplfx
@@ -48,13 +49,50 @@ POSED_JOINT_NAMES: tuple[str, ...] = (*OUTPUT_JOINT_NAMES, "jaw")
 CHAIN_JOINT_NAMES: tuple[str, ...] = tuple(n for n in SMPLX_JOINT_NAMES if n not in LOWER_BODY_JOINT_NAMES)
 
 
+def chain_transforms(rot: Tensor, rest: Tensor, parents: list[int]) -> tuple[Tensor, Tensor]:
+    """Forward kinematics along a tree in topological order.
+
+    ``rot (N, J, 3, 3)`` local rotations, ``rest (N|1, J, 3)`` rest-pose joint positions, ``parents[j]`` the
+    parent index (-1 for the root). Returns the posed joints ``(N, J, 3)`` and the skinning transforms
+    ``(N, J, 3, 4)`` ``[R_j | p_j - R_j rest_j]`` (global rotation, translation that maps rest to posed), the
+    quantities ``smplx.lbs.batch_rigid_transform`` returns, computed with 3x3 products only.
+    """
+    n = rot.shape[0]
+    rest = rest.expand(n, -1, -1)
+    bone = rest - rest[:, [max(p, 0) for p in parents]]
+    bone[:, [j for j, p in enumerate(parents) if p < 0]] = rest[:, [j for j, p in enumerate(parents) if p < 0]]
+    glob_rot: list[Tensor] = []
+    glob_pos: list[Tensor] = []
+    for j, p in enumerate(parents):
+        if p < 0:
+            glob_rot.append(rot[:, j])
+            glob_pos.append(bone[:, j])
+        else:
+            glob_rot.append(glob_rot[p] @ rot[:, j])
+            glob_pos.append(glob_pos[p] + (glob_rot[p] @ bone[:, j, :, None])[..., 0])
+    rotations = torch.stack(glob_rot, 1)
+    posed = torch.stack(glob_pos, 1)
+    offsets = posed - (rotations @ rest[..., None])[..., 0]
+    return posed, torch.cat([rotations, offsets[..., None]], -1)
+
+
+#: Mesh-row values (frames x rows x 3) computed per chunk on the evaluation-point path: small enough for the
+#: intermediate tensors to stay in cache (about 4 MB), large enough for efficient matrix products.
+VERTEX_CHUNK_VALUES = 1 << 20
+
+
 def blend_distinct_rows(coeffs: Tensor, dirs: Tensor) -> Tensor:
     """``blend_shapes`` for per-frame coefficients ``coeffs (N, K)`` and directions ``dirs (P, 3, K)`` ->
-    ``(N, P, 3)``, computed once per distinct row: a batch of frames usually holds a few signers' shapes."""
-    unique, inverse = torch.unique(coeffs, dim=0, return_inverse=True)
-    if unique.shape[0] == coeffs.shape[0]:
+    ``(N, P, 3)``, computed once per run of equal consecutive rows: a batch of frames holds a few samples,
+    each with one shape vector repeated over its frames."""
+    if coeffs.shape[0] <= 1:
         return blend_shapes(coeffs, dirs)
-    return blend_shapes(unique, dirs)[inverse]
+    starts = torch.ones(coeffs.shape[0], dtype=torch.bool, device=coeffs.device)
+    starts[1:] = (coeffs[1:] != coeffs[:-1]).any(dim=1)
+    if bool(starts.all()):
+        return blend_shapes(coeffs, dirs)
+    run_of_row = torch.cumsum(starts, 0) - 1
+    return blend_shapes(coeffs[starts], dirs)[run_of_row]
 
 
 @dataclass
@@ -99,6 +137,9 @@ class SMPLFX(nn.Module):
         self.register_buffer("static_weight", t(b["weights"][:, dropped].sum(1)))   # (10995,) identity share
         self.register_buffer("chain", t(chain, torch.long))
         self.register_buffer("parents", t(parents, torch.long))
+        self._parent_list = parents
+        if any(p >= j for j, p in enumerate(parents)):
+            raise UserError("kinematic tree is not in topological order (a parent after its child)", field="kintree_table")
         self.register_buffer("posed_in_chain", t([position[j] for j in posed], torch.long))
         self.register_buffer("output_in_chain", t([position[SMPLX_JOINT_NAMES.index(n)] for n in OUTPUT_JOINT_NAMES],
                                                   torch.long))
@@ -164,16 +205,21 @@ class SMPLFX(nn.Module):
         joints = self._blend(self.joint_template, self.joint_body_dirs, self.joint_flame_dirs, betas, expression)
         return joints[:, self.chain]
 
-    def _pose(self, rot: Tensor, betas: Tensor | None, flame: Tensor) -> tuple[Tensor, Tensor]:
-        rest = self._rest_joints(betas, flame).expand(rot.shape[0], -1, -1)
-        return batch_rigid_transform(rot, rest, self.parents, dtype=rot.dtype)  # (N,47,3), (N,47,4,4)
+    def _pose(self, rot: Tensor, betas: Tensor | None, flame: Tensor, subset: list[int] | None = None,
+              parents: list[int] | None = None) -> tuple[Tensor, Tensor]:
+        """Posed joints ``(N, J, 3)`` and skinning transforms ``(N, J, 3, 4)`` of the whole chain (J = 47), or of
+        ``subset`` (chain positions closed under ancestors, ascending) with its re-indexed ``parents``."""
+        rest = self._rest_joints(betas, flame)
+        if subset is None:
+            return chain_transforms(rot, rest, self._parent_list)
+        return chain_transforms(rot[:, subset], rest[:, subset], parents)
 
     def _skin(self, v_posed: Tensor, transforms: Tensor, weights: Tensor, static: Tensor) -> Tensor:
-        """Linear blend skinning of ``v_posed (N, P, 3)`` with ``weights (P, K)`` over ``transforms (N, K, 4, 4)``;
+        """Linear blend skinning of ``v_posed (N, P, 3)`` with ``weights (P, K)`` over ``transforms (N, K, 3, 4)``;
         ``static (P,)`` is the weight of the dropped (identity) joints. The per-vertex 3x4 transforms come from
         one matrix product; applying them is three broadcast multiply-adds (no batched 3x3 products)."""
         n = transforms.shape[0]
-        t = torch.matmul(weights, transforms[:, :, :3, :].reshape(n, -1, 12)).view(n, -1, 3, 4)
+        t = torch.matmul(weights, transforms.reshape(n, -1, 12)).view(n, -1, 3, 4)
         v0, v1, v2 = v_posed[..., 0:1], v_posed[..., 1:2], v_posed[..., 2:3]
         return t[..., 3] + t[..., 0] * v0 + t[..., 1] * v1 + t[..., 2] * v2 + static[:, None] * v_posed
 
@@ -211,17 +257,26 @@ class SMPLFX(nn.Module):
         plan = self._plan(joint_set_name)
         rot, betas, flame = self._inputs(body, lhand, rhand, face, shape)
         n = rot.shape[0]
-        posed, transforms = self._pose(rot, betas, flame)
+        posed, transforms = self._pose(rot, betas, flame, plan["chain"], plan["parents"])
         parts = [posed]
         if plan["rows"].numel():
-            coeffs = torch.cat([flame, self._pose_features(rot)[:, plan["pose_rows"]], flame.new_ones(n, 1)], 1)
-            v = (coeffs @ plan["linear"]).view(n, -1, 3)  # template + expression/eyelids + pose correctives
-            if betas is not None:
-                v = v + blend_distinct_rows(betas[:, :N_BODY_SHAPE], plan["body_dirs"]) \
-                    + blend_distinct_rows(betas[:, N_BODY_SHAPE:], plan["flame_shape_dirs"])
-            verts = self._skin(v, transforms[:, plan["weight_cols"]], plan["weights"], plan["static"])
+            step = max(1, VERTEX_CHUNK_VALUES // (3 * plan["rows"].numel()))  # frames per cache-sized chunk
+            verts = torch.cat([self._plan_vertices(plan, rot[s:s + step], None if betas is None else betas[s:s + step],
+                                                   flame[s:s + step], transforms[s:s + step])
+                               for s in range(0, n, step)])
             parts += [verts, vertices2joints(plan["regressor"], verts)]
         return torch.cat(parts, 1)[:, plan["gather"]]
+
+    def _plan_vertices(self, plan: dict, rot: Tensor, betas: Tensor | None, flame: Tensor,
+                       transforms: Tensor) -> Tensor:
+        """The plan's mesh rows ``(n, R, 3)`` posed, for one chunk of frames."""
+        n = rot.shape[0]
+        coeffs = torch.cat([flame, self._pose_features(rot)[:, plan["pose_rows"]], flame.new_ones(n, 1)], 1)
+        v = (coeffs @ plan["linear"]).view(n, -1, 3)  # template + expression/eyelids + pose correctives
+        if betas is not None:
+            v = v + blend_distinct_rows(betas[:, :N_BODY_SHAPE], plan["body_dirs"]) \
+                + blend_distinct_rows(betas[:, N_BODY_SHAPE:], plan["flame_shape_dirs"])
+        return self._skin(v, transforms[:, plan["weight_cols"]], plan["weights"], plan["static"])
 
     def _plan(self, name: str) -> dict:
         key = (name, self.template.device, self.template.dtype)
@@ -243,38 +298,51 @@ class SMPLFX(nn.Module):
             elif vid is not None:
                 rows.setdefault(int(vid), len(rows))
         r = np.fromiter(rows, dtype=np.int64, count=len(rows))
+        rows_t = torch.as_tensor(r, device=self.template.device)
         chain_pos = {int(j): k for k, j in enumerate(self.chain.tolist())}
+        weights = self.lbs_weights[rows_t]
+        skinning = torch.nonzero(weights.abs().amax(0) > 0).flatten().tolist() if len(r) else []
+        # Only the chain joints these points hang from: requested joints, joints skinning the rows, ancestors.
+        needed: set[int] = set()
+        for c in [chain_pos[idx] for kind, idx in kinds if kind == "joint"] + skinning:
+            while c >= 0 and c not in needed:
+                needed.add(c)
+                c = self._parent_list[c]
+        subset = sorted(needed)
+        remap = {c: k for k, c in enumerate(subset)}
+        parents = [remap[self._parent_list[c]] if self._parent_list[c] >= 0 else -1 for c in subset]
         regressed = [idx for kind, idx in kinds if kind == "regressed"]
-        n_chain, n_rows = len(chain_pos), len(r)
+        n_chain, n_rows = len(subset), len(r)
         gather, k_reg = [], 0
         for kind, idx in kinds:
             if kind == "joint":
-                gather.append(chain_pos[idx])
+                gather.append(remap[chain_pos[idx]])
             elif kind == "regressed":
                 gather.append(n_chain + n_rows + k_reg)
                 k_reg += 1
             else:
                 gather.append(n_chain + rows[int(idx if kind == "vertex" else flame_ids[idx])])
-        rows_t = torch.as_tensor(r, device=self.template.device)
-        gather_t = torch.as_tensor(gather, device=self.template.device)
+        plan = {"rows": rows_t, "gather": torch.as_tensor(gather, device=self.template.device),
+                "chain": subset, "parents": parents}
         if not len(r):  # kinematic joints only
-            return {"rows": rows_t, "gather": gather_t}
+            return plan
         fi = self._flame_index_of[r]
         flame_dirs = self.flame_dirs.new_zeros(len(r), 3, self.flame_dirs.shape[-1])
         flame_dirs[torch.as_tensor(np.nonzero(fi >= 0)[0])] = self.flame_dirs[torch.as_tensor(fi[fi >= 0])]
         cols = torch.as_tensor(np.stack([3 * r, 3 * r + 1, 3 * r + 2], 1).reshape(-1), device=self.posedirs.device)
         posedirs = self.posedirs[:, cols]
         pose_rows = torch.nonzero(posedirs.abs().amax(1) > 0).flatten()    # pose features that move these rows
-        weights = self.lbs_weights[rows_t]
-        weight_cols = torch.nonzero(weights.abs().amax(0) > 0).flatten()   # joints that skin these rows
         n_face = FACE_DIM - 6  # expression + eyelid coefficients
         linear = torch.cat([flame_dirs[..., -n_face:].permute(2, 0, 1).reshape(n_face, -1), posedirs[pose_rows],
                             self.template[rows_t].reshape(1, -1)], 0)  # (102 + n_pose + 1, R·3)
-        return {"rows": rows_t, "linear": linear.contiguous(), "body_dirs": self.body_dirs[rows_t],
-                "flame_shape_dirs": flame_dirs[..., :-n_face].contiguous(), "pose_rows": pose_rows,
-                "weights": weights[:, weight_cols], "weight_cols": weight_cols, "static": self.static_weight[rows_t],
-                "regressor": self.J_regressor[regressed][:, rows_t] if regressed else self.J_regressor.new_zeros(0, len(r)),
-                "gather": gather_t}
+        plan.update({
+            "linear": linear.contiguous(), "body_dirs": self.body_dirs[rows_t],
+            "flame_shape_dirs": flame_dirs[..., :-n_face].contiguous(), "pose_rows": pose_rows,
+            "weights": weights[:, skinning], "static": self.static_weight[rows_t],
+            "weight_cols": torch.as_tensor([remap[c] for c in skinning], device=self.template.device),
+            "regressor": self.J_regressor[regressed][:, rows_t] if regressed else self.J_regressor.new_zeros(0, len(r)),
+        })
+        return plan
 
     def _apply(self, fn, *args, **kwargs):
         self._plans = {}  # sliced buffers follow the module's device/dtype: rebuild after .to()
