@@ -1,7 +1,7 @@
 """``python -m baselines.demo --work DIR`` (what ``make demo`` runs): the main job on the embedded default.
 
-Stages: stand-in body model files -> one SMPL-FX forward pass rendered to a PNG -> SynthSign ``small``
-(with a one-screen summary) -> every baseline writes a submission -> each is scored under ``m3t@1`` ->
+Stages: stand-in body model files -> SynthSign ``small`` (with a one-screen summary) -> one SMPL-FX forward
+pass of a test frame rendered to a PNG -> every baseline writes a submission -> each is scored under ``m3t@1`` ->
 results filed as ``DIR/leaderboards/results/<dataset>/<system>.json`` -> the leaderboard table is printed.
 Every stage uses the same code a user calls from the CLI. It lives in ``baselines`` because it drives both
 the toolkit and the systems (``m3t_bench`` never imports ``baselines``).
@@ -49,6 +49,7 @@ def run(work: Path, *, preset: str = "small", seed: int = 0, jobs: int = 2,
     from m3t_bench.body import SMPLFX
     from m3t_bench.body.demo import render_frame
     from m3t_bench.body.standin import write_standin_assets
+    from m3t_bench.datasets import open_split
     from m3t_bench.report.tables import render_table
     from m3t_bench.synth import generate, summarize
 
@@ -56,14 +57,17 @@ def run(work: Path, *, preset: str = "small", seed: int = 0, jobs: int = 2,
     t = _stage("stand-in body model (SMPL-X / FLAME / correspondence files in the official formats)")
     assets = write_standin_assets(work / "body-models")
     model = SMPLFX.from_dir(assets)
-    png = render_frame(model, None, work / "frame0.png")
-    print(f"model {model.model_id}: {model.template.shape[0]} vertices, {len(model.joint_names)} joints; "
-          f"one frame rendered to {png} ({time.perf_counter() - t:.1f} s)")
+    print(f"model {model.model_id}: {model.template.shape[0]} vertices, {len(model.joint_names)} joints "
+          f"({time.perf_counter() - t:.1f} s)")
 
     t = _stage(f"SynthSign '{preset}' (seed {seed})")
     data = generate(work / "synthsign", preset=preset, seed=seed, annotations=None)
     print(summarize(data))
-    print(f"({time.perf_counter() - t:.1f} s)")
+    sample = open_split(data / datasets[0], "test")
+    first = sample.ids[0]
+    png = render_frame(model, sample.load(first), work / "frame0.png")
+    print(f"SMPL-FX forward pass of the middle frame of {datasets[0]}/test/{first} rendered to {png} "
+          f"({time.perf_counter() - t:.1f} s)")
 
     t = _stage(f"baselines -> score (protocol m3t@1, --jobs {jobs}) -> leaderboard")
     results = score_baselines(work, model=model, data=data, jobs=jobs, seed=seed, datasets=datasets)

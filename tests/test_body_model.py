@@ -272,3 +272,18 @@ def test_chain_transforms_equal_smplx_batch_rigid_transform():
     ref_posed, ref_transforms = batch_rigid_transform(rot, rest, torch.tensor(parents), dtype=torch.float64)
     torch.testing.assert_close(posed, ref_posed, rtol=0, atol=1e-12)
     torch.testing.assert_close(transforms, ref_transforms[:, :, :3, :], rtol=0, atol=1e-12)
+
+
+def test_several_sets_in_one_pass_equal_one_set_at_a_time(smplfx):
+    gen = torch.Generator().manual_seed(11)
+    n = 5
+    params = dict(body=matrix_to_rot6d(axis_angle_to_matrix(0.4 * torch.randn(n, 12, 3, generator=gen))),
+                  lhand=matrix_to_rot6d(axis_angle_to_matrix(0.4 * torch.randn(n, 15, 3, generator=gen))),
+                  rhand=matrix_to_rot6d(axis_angle_to_matrix(0.4 * torch.randn(n, 15, 3, generator=gen))),
+                  face=torch.cat([torch.randn(n, 102, generator=gen), identity_rot6d(n)], 1),
+                  shape=torch.randn(310, generator=gen))
+    names = ("body", "lhand", "rhand", "soke-body")
+    together = smplfx.evaluation_points_many(names, **params)
+    assert list(together) == list(names)
+    for name in names:
+        torch.testing.assert_close(together[name], smplfx.evaluation_points(name, **params), rtol=0, atol=1e-6)

@@ -132,8 +132,8 @@ def run(quick: bool) -> list[str]:
     if face_set is not None:  # the forward passes alone, chunked like the engine does
         from m3t_bench.scoring.score import _chunks
         for chunk in _chunks(ids, sub, refs, len(JOINT_SETS[face_set].points)):
-            model_points(model, face_set, [refs[i] for i in chunk], [refs[i] for i in chunk])
-            model_points(model, face_set, [preds[i] for i in chunk], [refs[i] for i in chunk])
+            model_points(model, (face_set,), [refs[i] for i in chunk], [refs[i] for i in chunk])
+            model_points(model, (face_set,), [preds[i] for i in chunk], [refs[i] for i in chunk])
     face_forward = time.perf_counter() - t0
     pairs = [(preds[i].n_frames, refs[i].n_frames) for i in ids]
     cells = float(sum(a * b for a, b in pairs))
@@ -154,8 +154,8 @@ def run(quick: bool) -> list[str]:
     sub_ids = ids[:k]
     t0 = time.perf_counter()
     for i in sub_ids:
-        pts = model_points(model, "body", [refs[i]], [refs[i]])[0]
-        ppts = model_points(model, "body", [preds[i]], [refs[i]])[0]
+        pts = model_points(model, ("body",), [refs[i]], [refs[i]])["body"][0]
+        ppts = model_points(model, ("body",), [preds[i]], [refs[i]])["body"][0]
         pure_python_dtw_jpe(ppts, pts)
     py_cells = sum(preds[i].n_frames * refs[i].n_frames for i in sub_ids)
     per_cell = (time.perf_counter() - t0) / py_cells

@@ -254,7 +254,19 @@ class SMPLFX(nn.Module):
     def evaluation_points(self, joint_set_name: str, *, body, lhand, rhand, face, shape=None) -> Tensor:
         """Points of a named set (:mod:`m3t_bench.body.joint_sets`) ``(N, P, 3)`` in metres, computing only
         the mesh rows the set needs (landmarks, fingertips, regressor supports or the face region)."""
-        plan = self._plan(joint_set_name)
+        return self.evaluation_points_many((joint_set_name,), body=body, lhand=lhand, rhand=rhand, face=face,
+                                           shape=shape)[joint_set_name]
+
+    def evaluation_points_many(self, joint_set_names: tuple[str, ...], *, body, lhand, rhand, face,
+                               shape=None) -> dict[str, Tensor]:
+        """:meth:`evaluation_points` of several sets from one pass (the kinematic chain and shared mesh rows are
+        computed once): set name -> ``(N, P_set, 3)`` in metres."""
+        names = tuple(joint_set_names)
+        sizes = [len(get_joint_set(name).points) for name in names]
+        points = self._evaluate_plan(self._plan(names), body=body, lhand=lhand, rhand=rhand, face=face, shape=shape)
+        return dict(zip(names, torch.split(points, sizes, dim=1)))
+
+    def _evaluate_plan(self, plan: dict, *, body, lhand, rhand, face, shape=None) -> Tensor:
         rot, betas, flame = self._inputs(body, lhand, rhand, face, shape)
         n = rot.shape[0]
         posed, transforms = self._pose(rot, betas, flame, plan["chain"], plan["parents"])
@@ -278,10 +290,10 @@ class SMPLFX(nn.Module):
                 + blend_distinct_rows(betas[:, N_BODY_SHAPE:], plan["flame_shape_dirs"])
         return self._skin(v, transforms[:, plan["weight_cols"]], plan["weights"], plan["static"])
 
-    def _plan(self, name: str) -> dict:
-        key = (name, self.template.device, self.template.dtype)
+    def _plan(self, names: tuple[str, ...]) -> dict:
+        key = (names, self.template.device, self.template.dtype)
         if key not in self._plans:
-            self._plans[key] = self._build_plan(get_joint_set(name).points)
+            self._plans[key] = self._build_plan(tuple(p for name in names for p in get_joint_set(name).points))
         return self._plans[key]
 
     def _build_plan(self, points: tuple[str, ...]) -> dict:

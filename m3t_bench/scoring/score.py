@@ -119,14 +119,26 @@ def _split_frames(points: torch.Tensor, lengths: list[int]) -> list[np.ndarray]:
     return list(np.split(arr, np.cumsum(lengths)[:-1]))
 
 
-def model_points(model, set_name: str, seqs: list, refs: list) -> list[np.ndarray]:
-    """Evaluation points ``(T_i, P, 3)`` (metres) of each sequence in ``seqs``, in one forward pass, using the
-    shape vector of the paired reference in ``refs``."""
+def model_points(model, set_names: tuple[str, ...], seqs: list, refs: list) -> dict[str, list[np.ndarray]]:
+    """Evaluation points ``(T_i, P, 3)`` (metres) of each sequence in ``seqs`` for each named joint set, in one
+    forward pass, using the shape vector of the paired reference in ``refs``: set name -> list per sequence."""
     lengths = [s.n_frames for s in seqs]
     with torch.no_grad():
-        points = model.evaluation_points(set_name, **{s: _frames_tensor(seqs, s) for s in ("body", "lhand", "rhand", "face")},
-                                         shape=_shape_tensor(refs, lengths))
-    return _split_frames(points, lengths)
+        points = model.evaluation_points_many(
+            tuple(set_names), **{s: _frames_tensor(seqs, s) for s in ("body", "lhand", "rhand", "face")},
+            shape=_shape_tensor(refs, lengths))
+    return {name: _split_frames(p, lengths) for name, p in points.items()}
+
+
+#: Joint sets up to this many points are evaluated together in one forward pass (the kinematic chain is
+#: shared); larger ones (the face region) get passes of their own, chunked to fit ``POINT_BUDGET``.
+SHARED_PASS_MAX_POINTS = 1000
+
+
+def _passes(set_names: list[str]) -> list[tuple[str, ...]]:
+    from m3t_bench.body.joint_sets import JOINT_SETS
+    small = tuple(n for n in set_names if len(JOINT_SETS[n].points) <= SHARED_PASS_MAX_POINTS)
+    return ([small] if small else []) + [(n,) for n in set_names if n not in small]
 
 
 def _chunks(ids: list[str], sub: Submission, refs: dict, n_points: int) -> list[list[str]]:
@@ -187,39 +199,51 @@ def _progress(total: int, desc: str, enabled: bool):
 
 def _geometric_values(items: list[ScoreItem], sub: Submission, refs: dict, model, *, jobs: int, progress: bool,
                       skipped: list[dict]) -> dict[ScoreItem, np.ndarray]:
-    """Per-sample values (in sorted-id order) of every DTW metric, grouped by joint set."""
+    """Per-sample values (in sorted-id order) of every DTW metric. Small joint sets share one forward pass per
+    chunk of samples (see :func:`_passes`); sets a skeleton-only submission cannot give are recorded in
+    ``skipped``."""
     from m3t_bench.body.joint_sets import JOINT_SETS
     from m3t_bench.metrics import dtw_jpe_many
     ids = sub.ids
-    out: dict[ScoreItem, np.ndarray] = {}
-    for set_name in sorted({it.joint_set for it in items}):
-        group = [it for it in items if it.joint_set == set_name]
-        jset = JOINT_SETS[set_name]
+    values: dict[ScoreItem, list[float]] = {it: [] for it in items}
+    skipped_sets: set[str] = set()
+    for names in _passes(sorted({it.joint_set for it in items})):
+        index: dict[str, list[int]] = {}
         if sub.kind == JOINTS_KIND:
-            lacking = [p for p in jset.points if p not in model.joint_names]
-            if lacking:
-                for it in group:
-                    skipped.append({"metric": it.metric, "part": it.part,
-                                    "reason": f"skeleton-only submission: joint set {set_name!r} needs "
-                                              f"{len(lacking)} point(s) that are not among the model's "
-                                              f"{len(model.joint_names)} joints (e.g. {lacking[0]})"})
+            for set_name in names:
+                jset = JOINT_SETS[set_name]
+                lacking = [p for p in jset.points if p not in model.joint_names]
+                if not lacking:
+                    index[set_name] = [model.joint_names.index(p) for p in jset.points]
+                    continue
+                skipped_sets.add(set_name)
+                for it in items:
+                    if it.joint_set == set_name:
+                        skipped.append({"metric": it.metric, "part": it.part,
+                                        "reason": f"skeleton-only submission: joint set {set_name!r} needs "
+                                                  f"{len(lacking)} point(s) that are not among the model's "
+                                                  f"{len(model.joint_names)} joints (e.g. {lacking[0]})"})
+            names = tuple(n for n in names if n in index)
+            if not names:
                 continue
-            index = [model.joint_names.index(p) for p in jset.points]
-        values: dict[ScoreItem, list[float]] = {it: [] for it in group}
-        with _progress(len(ids), f"{set_name} ({len(jset.points)} points)", progress) as bar:
-            for chunk in _chunks(ids, sub, refs, len(jset.points)):
+        n_points = sum(len(JOINT_SETS[n].points) for n in names)
+        with _progress(len(ids), f"{', '.join(names)} ({n_points} points)", progress) as bar:
+            for chunk in _chunks(ids, sub, refs, n_points):
                 chunk_refs = [refs[i] for i in chunk]
-                ref_points = model_points(model, set_name, chunk_refs, chunk_refs)
+                ref_points = model_points(model, names, chunk_refs, chunk_refs)
                 if sub.kind == JOINTS_KIND:
-                    pred_points = [np.asarray(sub.samples[i].joints, dtype=np.float32)[:, index] for i in chunk]
+                    joints = [np.asarray(sub.samples[i].joints, dtype=np.float32) for i in chunk]
+                    pred_points = {n: [j[:, index[n]] for j in joints] for n in names}
                 else:
-                    pred_points = model_points(model, set_name, [sub.samples[i] for i in chunk], chunk_refs)
-                for it in group:
-                    values[it].extend(dtw_jpe_many(pred_points, ref_points, root=jset.root, scored=jset.scored,
-                                                   jobs=jobs, **dict(it.params)))
+                    pred_points = model_points(model, names, [sub.samples[i] for i in chunk], chunk_refs)
+                for it in items:
+                    if it.joint_set in names:
+                        jset = JOINT_SETS[it.joint_set]
+                        values[it].extend(dtw_jpe_many(pred_points[it.joint_set], ref_points[it.joint_set],
+                                                       root=jset.root, scored=jset.scored, jobs=jobs,
+                                                       **dict(it.params)))
                 bar.update(len(chunk))
-        out.update({it: np.asarray(v, dtype=np.float64) for it, v in values.items()})
-    return out
+    return {it: np.asarray(v, dtype=np.float64) for it, v in values.items() if it.joint_set not in skipped_sets}
 
 
 def _text_values(items: list[ScoreItem], hyps: dict[str, str], split, *, seed: int,
