@@ -287,3 +287,21 @@ def test_several_sets_in_one_pass_equal_one_set_at_a_time(smplfx):
     assert list(together) == list(names)
     for name in names:
         torch.testing.assert_close(together[name], smplfx.evaluation_points(name, **params), rtol=0, atol=1e-6)
+
+
+def test_chunked_evaluation_equals_one_pass(smplfx, monkeypatch):
+    """Long inputs are evaluated in frame chunks; a per-frame shape array is sliced with them."""
+    import m3t_bench.body.model as model_module
+
+    gen = torch.Generator().manual_seed(5)
+    n = 7
+    params = dict(body=matrix_to_rot6d(axis_angle_to_matrix(0.4 * torch.randn(n, 12, 3, generator=gen))),
+                  lhand=matrix_to_rot6d(axis_angle_to_matrix(0.4 * torch.randn(n, 15, 3, generator=gen))),
+                  rhand=matrix_to_rot6d(axis_angle_to_matrix(0.4 * torch.randn(n, 15, 3, generator=gen))),
+                  face=torch.cat([torch.randn(n, 102, generator=gen), identity_rot6d(n)], 1),
+                  shape=torch.randn(n, 310, generator=gen))
+    whole = smplfx.evaluation_points_many(("rhand", "face"), **params)
+    monkeypatch.setattr(model_module, "FRAME_CHUNK", 3)
+    chunked = smplfx.evaluation_points_many(("rhand", "face"), **params)
+    for name in whole:
+        torch.testing.assert_close(chunked[name], whole[name], rtol=0, atol=1e-6)

@@ -76,6 +76,10 @@ def chain_transforms(rot: Tensor, rest: Tensor, parents: list[int]) -> tuple[Ten
     return posed, torch.cat([rotations, offsets[..., None]], -1)
 
 
+#: Frames per chunk on the evaluation-point path: the kinematic chain's intermediate tensors stay in cache
+#: (measured ~1.8x faster than one pass over a whole split on a 2-core CPU).
+FRAME_CHUNK = 2048
+
 #: Mesh-row values (frames x rows x 3) computed per chunk on the evaluation-point path: small enough for the
 #: intermediate tensors to stay in cache (about 4 MB), large enough for efficient matrix products.
 VERTEX_CHUNK_VALUES = 1 << 20
@@ -267,6 +271,17 @@ class SMPLFX(nn.Module):
         return dict(zip(names, torch.split(points, sizes, dim=1)))
 
     def _evaluate_plan(self, plan: dict, *, body, lhand, rhand, face, shape=None) -> Tensor:
+        """The plan's points ``(N, P, 3)``, computed over chunks of ``FRAME_CHUNK`` frames (cache-sized)."""
+        n = len(body)
+        if n <= FRAME_CHUNK:
+            return self._evaluate_chunk(plan, body, lhand, rhand, face, shape)
+        per_frame_shape = shape is not None and np.ndim(shape) == 2 and len(shape) == n
+        return torch.cat([self._evaluate_chunk(plan, body[s:s + FRAME_CHUNK], lhand[s:s + FRAME_CHUNK],
+                                               rhand[s:s + FRAME_CHUNK], face[s:s + FRAME_CHUNK],
+                                               shape[s:s + FRAME_CHUNK] if per_frame_shape else shape)
+                          for s in range(0, n, FRAME_CHUNK)])
+
+    def _evaluate_chunk(self, plan: dict, body, lhand, rhand, face, shape) -> Tensor:
         rot, betas, flame = self._inputs(body, lhand, rhand, face, shape)
         n = rot.shape[0]
         posed, transforms = self._pose(rot, betas, flame, plan["chain"], plan["parents"])
