@@ -275,13 +275,8 @@ def test_chain_transforms_equal_smplx_batch_rigid_transform():
 
 
 def test_several_sets_in_one_pass_equal_one_set_at_a_time(smplfx):
-    gen = torch.Generator().manual_seed(11)
-    n = 5
-    params = dict(body=matrix_to_rot6d(axis_angle_to_matrix(0.4 * torch.randn(n, 12, 3, generator=gen))),
-                  lhand=matrix_to_rot6d(axis_angle_to_matrix(0.4 * torch.randn(n, 15, 3, generator=gen))),
-                  rhand=matrix_to_rot6d(axis_angle_to_matrix(0.4 * torch.randn(n, 15, 3, generator=gen))),
-                  face=torch.cat([torch.randn(n, 102, generator=gen), identity_rot6d(n)], 1),
-                  shape=torch.randn(310, generator=gen))
+    params = random_params(5, seed=11)
+    params["shape"] = torch.randn(310, generator=torch.Generator().manual_seed(12))
     names = ("body", "lhand", "rhand", "soke-body")
     together = smplfx.evaluation_points_many(names, **params)
     assert list(together) == list(names)
@@ -293,13 +288,8 @@ def test_chunked_evaluation_equals_one_pass(smplfx, monkeypatch):
     """Long inputs are evaluated in frame chunks; a per-frame shape array is sliced with them."""
     import m3t_bench.body.model as model_module
 
-    gen = torch.Generator().manual_seed(5)
-    n = 7
-    params = dict(body=matrix_to_rot6d(axis_angle_to_matrix(0.4 * torch.randn(n, 12, 3, generator=gen))),
-                  lhand=matrix_to_rot6d(axis_angle_to_matrix(0.4 * torch.randn(n, 15, 3, generator=gen))),
-                  rhand=matrix_to_rot6d(axis_angle_to_matrix(0.4 * torch.randn(n, 15, 3, generator=gen))),
-                  face=torch.cat([torch.randn(n, 102, generator=gen), identity_rot6d(n)], 1),
-                  shape=torch.randn(n, 310, generator=gen))
+    params = random_params(7, seed=5)
+    params["shape"] = torch.randn(7, 310, generator=torch.Generator().manual_seed(6))
     whole = smplfx.evaluation_points_many(("rhand", "face"), **params)
     monkeypatch.setattr(model_module, "FRAME_CHUNK", 3)
     chunked = smplfx.evaluation_points_many(("rhand", "face"), **params)
