@@ -8,7 +8,7 @@ from pathlib import Path
 
 from m3t_bench.errors import UserError
 from m3t_bench.motion import MotionSequence, save_sample
-from m3t_bench.results import atomic_write_text
+from m3t_bench.fileio import atomic_write_text
 
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
 

@@ -26,15 +26,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
-import tempfile
 import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import m3t_bench
 from m3t_bench.errors import UserError, ValidationFailed
+from m3t_bench.fileio import atomic_write_text
 
 SCHEMA = "m3t-bench-results"
 SCHEMA_VERSION = 1
@@ -161,22 +160,6 @@ def dumps_results(data: dict) -> str:
         raise ValueError(f"results hold a non-finite number, which JSON cannot carry: {exc}") from None
 
 
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace`` (an interrupted write leaves the
-    previous file in place)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_results(path: str | Path, data: dict) -> Path:
     """Validate ``data`` against the schema and write it atomically (see :func:`dumps_results`)."""
     problems = results_problems(data)
@@ -201,6 +184,6 @@ def read_results(path: str | Path) -> dict:
     return data
 
 
-__all__ = ["RECORDED_PACKAGES", "SCHEMA", "SCHEMA_VERSION", "TIMESTAMP_FIELD", "atomic_write_text", "dumps_results",
+__all__ = ["RECORDED_PACKAGES", "SCHEMA", "SCHEMA_VERSION", "TIMESTAMP_FIELD", "dumps_results",
            "git_commit", "package_versions", "read_results", "results_problems", "score_problems",
            "toolkit_info", "utc_timestamp", "write_results"]

@@ -29,6 +29,7 @@ import scipy.sparse
 
 from m3t_bench.body.safe_pickle import load_model_pickle
 from m3t_bench.errors import UserError
+from m3t_bench.fileio import sha256_file
 from m3t_bench.motion.npz import read_npz
 
 ENV_VAR = "M3T_BODY_MODELS"
@@ -127,15 +128,6 @@ def load_correspondence(path: str | Path) -> np.ndarray:
     if ids.min() < 0 or ids.max() >= N_SMPLX_VERTICES or np.unique(ids).size != ids.size:
         raise UserError(f"expected unique SMPL-X vertex ids in [0, {N_SMPLX_VERTICES})", file=path)
     return ids.astype(np.int64)
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)

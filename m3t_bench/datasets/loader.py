@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 
 from m3t_bench.datasets.specs import DatasetSpec, get_spec, is_registered
-from m3t_bench.datasets.store import CARD, MANIFEST, Split, read_card, read_manifest, sha256_file
+from m3t_bench.datasets.store import CARD, MANIFEST, Split, read_card, read_manifest
+from m3t_bench.fileio import sha256_file
 from m3t_bench.errors import UserError
 from m3t_bench.motion import load_sample
 

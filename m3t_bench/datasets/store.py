@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 from m3t_bench.datasets.specs import DatasetSpec
 from m3t_bench.errors import UserError
+from m3t_bench.fileio import atomic_write_text, sha256_file
 from m3t_bench.motion import MotionSequence, load_sample, save_sample
 
 MANIFEST = "manifest.jsonl"
@@ -35,28 +34,8 @@ LAYOUT_VERSION = 1
 _ID_RE = re.compile(r"^[^./\\\x00][^/\\\x00]*$")
 
 
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _dumps(obj) -> str:
     return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def check_sample_id(sample_id: str) -> str:
@@ -99,14 +78,14 @@ class SplitWriter:
     def close(self) -> Path:
         """Write the manifest and the dataset card; return the split folder."""
         manifest = "".join(_dumps(e) + "\n" for e in self.entries)
-        _write_text_atomic(self.dir / MANIFEST, manifest)
+        atomic_write_text(self.dir / MANIFEST, manifest)
         card = {"name": self.spec.name, "version": self.spec.version, "split": self.split,
                 "layout_version": LAYOUT_VERSION, "spec": self.spec.to_json(),
                 "body_model_id": self.body_model_id, "n_samples": len(self.entries),
                 "manifest_sha256": hashlib.sha256(manifest.encode("utf-8")).hexdigest(), "card": self.card}
         if self.generator is not None:
             card["generator"] = self.generator
-        _write_text_atomic(self.dir / CARD, json.dumps(card, ensure_ascii=False, sort_keys=True, indent=2) + "\n")
+        atomic_write_text(self.dir / CARD, json.dumps(card, ensure_ascii=False, sort_keys=True, indent=2) + "\n")
         return self.dir
 
 

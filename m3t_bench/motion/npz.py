@@ -8,8 +8,6 @@ carry a fixed timestamp, so the same arrays always give the same file and the sa
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Mapping
@@ -17,6 +15,7 @@ from typing import Mapping
 import numpy as np
 
 from m3t_bench.errors import UserError
+from m3t_bench.fileio import atomic_write
 
 _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
@@ -26,12 +25,10 @@ def write_npz(path: str | Path, arrays: Mapping[str, np.ndarray], *, compress: b
 
     Entries are written in sorted name order. Object arrays are rejected (they would need pickling).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", compression=method) as zf:
+
+    def write(tmp: Path) -> None:
+        with zipfile.ZipFile(tmp, "w", compression=method) as zf:
             for name in sorted(arrays):
                 arr = np.asarray(arrays[name])
                 if arr.dtype.hasobject:
@@ -42,10 +39,8 @@ def write_npz(path: str | Path, arrays: Mapping[str, np.ndarray], *, compress: b
                 info.compress_type = method
                 info.external_attr = 0o644 << 16
                 zf.writestr(info, buf.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(path, write)
 
 
 def read_npz(path: str | Path, *, expected: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:

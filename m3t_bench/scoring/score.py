@@ -26,7 +26,8 @@ import numpy as np
 import torch
 
 from m3t_bench.errors import UserError
-from m3t_bench.results import (TIMESTAMP_FIELD, SCHEMA, SCHEMA_VERSION, atomic_write_text, package_versions,
+from m3t_bench.fileio import atomic_write_text
+from m3t_bench.results import (TIMESTAMP_FIELD, SCHEMA, SCHEMA_VERSION, package_versions,
                                toolkit_info, utc_timestamp, write_results)
 from m3t_bench.scoring.submission import JOINTS_KIND, Submission, check_submission
 

@@ -8,14 +8,13 @@ A *tokenizer directory* (``--ckpt-dir``) holds one checkpoint folder per modalit
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
 from m3t_bench.errors import UserError
+from m3t_bench.fileio import atomic_write, atomic_write_text
 from reference_models.m3t.config import TokenizerConfig
 from reference_models.m3t.vae import MotionTokenizer
 
@@ -25,22 +24,14 @@ FORMAT = "m3t-tokenizer@1"
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
-    """Write ``data`` as indented JSON through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=2, sort_keys=True, allow_nan=False)
-        fh.write("\n")
-    os.replace(tmp, path)
+    """Write ``data`` as indented JSON (sorted keys, no NaN/Infinity) through a temporary file and a rename."""
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
 def save_tensors_atomic(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
     """``safetensors`` file written through a temporary file and a rename (contiguous CPU copies)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
-    os.replace(tmp, path)
+    cpu = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    atomic_write(path, lambda tmp: save_file(cpu, tmp, metadata=metadata))
 
 
 def read_json(path: Path) -> dict:
