@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from m3t_bench.errors import UserError
+from m3t_bench.errors import unknown_name
 
 #: Baseline name -> module (under ``baselines``).
 BASELINES = {
@@ -24,10 +24,7 @@ BASELINES = {
 def baseline_module(name: str):
     """The module implementing baseline ``name`` (UserError with the known names otherwise)."""
     if name not in BASELINES:
-        import difflib
-        close = difflib.get_close_matches(name, BASELINES, n=2)
-        hint = f"did you mean {' or '.join(close)}? " if close else ""
-        raise UserError(f"unknown baseline {name!r}; {hint}known: {', '.join(BASELINES)}", field="baseline")
+        raise unknown_name("baseline", name, BASELINES)
     return importlib.import_module(f"baselines.{BASELINES[name]}")
 
 

@@ -35,3 +35,14 @@ class ValidationFailed(UserError):
         self.problems = list(problems)
         super().__init__("\n".join(self.problems) if file is None else
                          f"{len(self.problems)} problem(s)\n" + "\n".join(self.problems), file=file)
+
+
+def unknown_name(what: str, name: str, known, *, field: str | None = None) -> UserError:
+    """The error for a name missing from a registry: ``unknown <what> 'x'; did you mean a or b?`` (close
+    matches by difflib), else the list of known names. ``field`` defaults to ``what``."""
+    import difflib
+
+    known = [str(k) for k in known]
+    close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.5)
+    hint = f"did you mean {' or '.join(close)}?" if close else f"known: {', '.join(sorted(known))}"
+    return UserError(f"unknown {what} {name!r}; {hint}", field=field or what)

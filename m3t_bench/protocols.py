@@ -8,12 +8,11 @@ to a metric or protocol gets a new version (``@2``), never a silent edit.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from m3t_bench.errors import UserError
+from m3t_bench.errors import UserError, unknown_name
 from m3t_bench.signature import Signature
 
 
@@ -107,9 +106,7 @@ def register_protocol(protocol: Protocol) -> Protocol:
 def _lookup(registry: Mapping[str, object], name: str, what: str):
     if name in registry:
         return registry[name]
-    close = difflib.get_close_matches(str(name), list(registry), n=3)
-    hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(sorted(registry))}"
-    raise UserError(f"unknown {what} {name!r}{hint}", field=what)
+    raise unknown_name(what, name, registry)
 
 
 def get_metric(name: str) -> MetricSpec:

@@ -10,12 +10,11 @@ the other spelling is accepted as an alias everywhere a split is named.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
 
-from m3t_bench.errors import UserError
+from m3t_bench.errors import UserError, unknown_name
 
 
 @dataclass(frozen=True)
@@ -113,10 +112,7 @@ def get_spec(name: str) -> DatasetSpec:
         return DATASETS[name]
     if name in _LATEST:
         return _LATEST[name]
-    known = [*DATASETS, *_LATEST]
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-    hint = f"; did you mean {' or '.join(close)}?" if close else f"; known: {', '.join(DATASETS)}"
-    raise UserError(f"unknown dataset {name!r}{hint}", field="dataset")
+    raise unknown_name("dataset", name, [*DATASETS, *_LATEST])
 
 
 def is_registered(name: str) -> bool:
