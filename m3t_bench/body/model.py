@@ -140,7 +140,6 @@ class SMPLFX(nn.Module):
         self.register_buffer("lbs_weights", t(b["weights"][:, chain]))              # (10995, 47)
         self.register_buffer("static_weight", t(b["weights"][:, dropped].sum(1)))   # (10995,) identity share
         self.register_buffer("chain", t(chain, torch.long))
-        self.register_buffer("parents", t(parents, torch.long))
         self._parent_list = parents
         if any(p >= j for j, p in enumerate(parents)):
             raise UserError("kinematic tree is not in topological order (a parent after its child)", field="kintree_table")
