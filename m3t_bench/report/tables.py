@@ -41,6 +41,8 @@ HAND_PARTS = ("lhand", "rhand")
 JOINTS_ONLY_MARK = " (joints only)"
 HAND_NOTE = ("Hand = mean of the lhand and rhand values of one results file (their signatures must agree "
              "apart from part).")
+JOINTS_ONLY_NOTE = ("(joints only): skeleton-only submission; metrics whose points a 42-joint skeleton lacks "
+                    "(hand fingertip vertices, face vertices) are not computed (–).")
 REPORTED_NOTE = ("Reported: numbers as published (protocol 'reported': the conventions they were computed "
                  "under are unknown); not comparable with the scored block.")
 
@@ -59,7 +61,8 @@ class Column:
 
     @property
     def label(self) -> str:
-        parts = [DATASET_LABELS.get(self.dataset, self.dataset), METRIC_LABELS[self.metric], PART_LABELS[self.part]]
+        parts = [DATASET_LABELS.get(self.dataset, self.dataset), METRIC_LABELS.get(self.metric, self.metric),
+                 PART_LABELS.get(self.part, self.part)]
         return " ".join(p for p in parts if p)
 
 
@@ -215,11 +218,14 @@ def available_datasets(results_dir: Path, reported_dir: Path | None = None) -> l
 
 
 def build_leaderboard(results_dir: str | Path, datasets: list[str], *, table: int = 1,
-                      reported_dir: str | Path | None = None, protocol: str | None = None) -> Leaderboard:
-    """Collect the rows of Table ``table`` (1 or 2) for ``datasets``; see the module docstring."""
+                      reported_dir: str | Path | None = None, protocol: str | None = None,
+                      columns: list[Column] | None = None) -> Leaderboard:
+    """Collect the rows of Table ``table`` (1 or 2) for ``datasets``; see the module docstring. ``columns``
+    replaces the table's own columns (the leaderboard site shows every scored metric; same refusals)."""
     if table not in TABLES:
         raise UserError(f"table {table}; expected one of {', '.join(map(str, TABLES))}", field="--table")
-    columns = [Column(d, m, p) for d in datasets for m, p in TABLES[table]]
+    if columns is None:
+        columns = [Column(d, m, p) for d in datasets for m, p in TABLES[table]]
     scored = _load_scored(Path(results_dir), datasets, columns, protocol)
     reported, citations = (load_reported(Path(reported_dir), datasets, columns) if reported_dir is not None
                            else ([], []))
@@ -236,8 +242,7 @@ def _notes(board: Leaderboard) -> list[str]:
     if board.number == 1 and board.scored:
         notes.append(HAND_NOTE)
     if any(r.system.endswith(JOINTS_ONLY_MARK) for r in board.scored):
-        notes.append("(joints only): skeleton-only submission; metrics whose points a 42-joint skeleton lacks "
-                     "(hand fingertip vertices, face vertices) are not computed (–).")
+        notes.append(JOINTS_ONLY_NOTE)
     if board.reported:
         notes.append(REPORTED_NOTE)
     return notes
