@@ -2,7 +2,8 @@
 
 Stages: stand-in body model files -> SynthSign ``small`` (with a one-screen summary) -> one SMPL-FX forward
 pass of a test frame rendered to a PNG -> every baseline writes a submission -> each is scored under ``m3t@1`` ->
-results filed as ``DIR/leaderboards/results/<dataset>/<system>.json`` -> the leaderboard table is printed.
+results filed as ``DIR/leaderboards/results/<dataset>/<system>.json`` (per-sample values beside them as
+``<system>.per-sample.jsonl``, which ``m3t-bench site`` plots) -> the leaderboard table is printed.
 Every stage uses the same code a user calls from the CLI. It lives in ``baselines`` because it drives both
 the toolkit and the systems (``m3t_bench`` never imports ``baselines``).
 """
@@ -35,6 +36,7 @@ def score_baselines(work_dir: Path, *, model, data: Path, jobs: int = 2, seed: i
             sub = run_baseline(name, data / dataset, work_dir / "submissions" / dataset / name, seed=seed)
             report = score_submission(sub, data / dataset, protocol=protocol, model=model, jobs=jobs, seed=seed)
             report.write_json(results_dir / dataset / f"{name}.json")
+            report.write_per_sample(results_dir / dataset / f"{name}.per-sample.jsonl")  # for the site's plots
             print(f"  {dataset}: {name} scored ({time.perf_counter() - t:.1f} s)", flush=True)
     return results_dir
 
