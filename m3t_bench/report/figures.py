@@ -32,8 +32,8 @@ def _save(fig, fmt: str) -> bytes:
 
 @dataclass(frozen=True)
 class Distribution:
-    """One panel of :func:`distribution_svg`: ``label`` (e.g. "DTW-JPE body"), per-sample ``values`` (n,),
-    their ``unit`` and the aggregate ``value`` the results file reports (drawn as a line)."""
+    """One panel of :func:`distribution_svg`: ``label`` (e.g. "dtw-jpe body"), per-sample ``values`` (n,),
+    their ``unit`` and the aggregate ``value`` of the results file (drawn as a line)."""
 
     label: str
     values: np.ndarray
@@ -42,19 +42,23 @@ class Distribution:
 
 
 def distribution_svg(panels: Sequence[Distribution]) -> str:
-    """Per-sample distributions as SVG: one histogram per panel (at most 30 bins), the reported value as a
-    vertical line, n / median / max in the panel title."""
+    """Per-sample distributions as SVG: one histogram per panel (at most 30 bins; two columns from four panels
+    on), the aggregate value as a vertical line, n / median / max in the panel title."""
     import matplotlib
     from matplotlib.figure import Figure
 
+    cols = 2 if len(panels) >= 4 else 1
+    rows = -(-len(panels) // cols)
     with matplotlib.rc_context(_RC):
-        fig = Figure(figsize=(6.4, 1.45 * len(panels) + 0.2))
-        axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
+        fig = Figure(figsize=(6.4 * cols, 1.6 * rows + 0.2))
+        axes = fig.subplots(rows, cols, squeeze=False).ravel()
+        for ax in axes[len(panels):]:
+            ax.set_axis_off()
         for ax, panel in zip(axes, panels):
             values = np.asarray(panel.values, dtype=np.float64)
             bins = int(np.clip(np.ceil(np.sqrt(values.size)), 1, 30))
             ax.hist(values, bins=bins, color="#1b7fbd", alpha=0.8)
-            ax.axvline(panel.value, color="#b2182b", linewidth=1.5, label=f"reported {panel.value:.3g}")
+            ax.axvline(panel.value, color="#b2182b", linewidth=1.5, label=f"table value {panel.value:.3g}")
             ax.set_title(f"{panel.label}  (n={values.size}, median {np.median(values):.3g}, max "
                          f"{values.max():.3g} {panel.unit})", fontsize=9, loc="left")
             ax.set_xlabel(panel.unit, fontsize=8)

@@ -4,9 +4,10 @@ For each question, with ``a``, ``b`` and ``none`` the votes preferring system A,
 (``n = a + b + none``):
 
 - **shares of all votes** ``a/n``, ``none/n``, ``b/n``, each with a **Wilson score** 95% interval (no
-  continuity correction; Wilson, 1927). Wilson rather than Clopper-Pearson: at the paper's sample size
-  (six pairs per rater, 48 comparisons) the exact Clopper-Pearson interval is markedly conservative, Wilson's
-  coverage is close to nominal; both come from ``scipy.stats.binomtest(...).proportion_ci``.
+  continuity correction; Wilson, 1927). Wilson rather than Clopper-Pearson: the exact Clopper-Pearson
+  interval is conservative (its coverage exceeds 95%, so it is wider: at 33 of 48, Wilson [54.7, 80.1]%,
+  Clopper-Pearson [53.7, 81.3]%), Wilson's coverage is close to nominal at these sample sizes. Computed by
+  ``scipy.stats.binomtest(...).proportion_ci``.
 - **A's share of decided votes** ``a / (a + b)`` with its Wilson interval, and the **sign test**: the
   two-sided exact binomial test of ``a`` successes in ``a + b`` trials against p = 0.5. "No preference" votes
   are ties and are left out of the sign test, as is usual for the sign test.
