@@ -154,6 +154,7 @@ def test_per_sample_values_and_renders_appear_on_the_system_page(tmp_path):
 
 @pytest.mark.parametrize("corrupt,needle", [
     (lambda lines: lines[:-1], "per-sample values, the results file says n=3"),
+    (lambda lines: lines[:3] + [lines[0].replace('"s0"', '"s7"')] + lines[3:], "more than n=3 per-sample values"),
     (lambda lines: [lines[0].replace('"value": ', '"value": 100 + ')] + lines[1:], "mean of the per-sample values"),
     (lambda lines: lines + ['{"id": "s0", "metric": "dtw-vpe", "part": "face", "value": 1.0}'], "no score in the"),
     (lambda lines: lines[:1] + ["{not json"] + lines[1:], "line 2 is not JSON"),

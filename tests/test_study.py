@@ -311,6 +311,15 @@ def test_cli_report_and_errors(tmp_path, capsys):
     assert "1 votes from 1 rater(s)" in capsys.readouterr().out and (tmp_path / "rep" / "preference.png").is_file()
     assert main(["study", "report", "--db", str(tmp_path / "none.sqlite")]) == 2
     assert "file not found" in capsys.readouterr().err
+    import socket
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        good = make_study(tmp_path / "good", 1)
+        assert main(["study", "serve", "--pairs", str(good), "--db", str(tmp_path / "g.sqlite"), "--port",
+                     str(port)]) == 2
+    assert "cannot listen on 127.0.0.1" in capsys.readouterr().err
     bad = make_study(tmp_path / "bad", 1)
     shutil.rmtree(tmp_path / "bad" / "media")
     assert main(["study", "serve", "--pairs", str(bad), "--db", str(tmp_path / "x.sqlite")]) == 2

@@ -58,11 +58,15 @@ MAX_LINE = 4096
 
 
 # ------------------------------------------------------------------------------------------ inputs
-def read_per_sample(path: str | Path) -> dict[tuple[str, str], dict[str, float]]:
+def read_per_sample(path: str | Path, expected: dict[tuple[str, str], int] | None = None
+                    ) -> dict[tuple[str, str], dict[str, float]]:
     """Read a ``--per-sample`` JSONL file: ``{"id", "metric", "part", "value"}`` per line ->
-    ``{(metric, part): {sample_id: value}}``. :class:`UserError` names the line of the first problem."""
+    ``{(metric, part): {sample_id: value}}``. :class:`UserError` names the line of the first problem. With
+    ``expected`` (``{(metric, part): n}``), reading stops at the first value of an unexpected metric or the
+    first value beyond ``n``, so memory stays bounded by the results file's sample counts."""
     path = Path(path)
     out: dict[tuple[str, str], dict[str, float]] = {}
+    expect = " written together with the results file" if expected is not None else ""
     try:
         with open(path, "rb") as fh:
             for lineno, raw in enumerate(iter(lambda: fh.readline(MAX_LINE + 1), b""), start=1):
@@ -82,10 +86,17 @@ def read_per_sample(path: str | Path) -> dict[tuple[str, str], dict[str, float]]
                 if not ok:
                     raise UserError(f"line {lineno}: expected string id, metric, part and a finite number value",
                                     file=path)
-                values = out.setdefault((row["metric"], row["part"]), {})
+                key = (row["metric"], row["part"])
+                if expected is not None and key not in expected:
+                    raise UserError(f"line {lineno}: {key[0]} {key[1]} has per-sample values but no score in the "
+                                    f"results file; expected the --per-sample file{expect}", file=path)
+                values = out.setdefault(key, {})
                 if row["id"] in values:
-                    raise UserError(f"line {lineno}: sample {row['id']!r} appears twice for {row['metric']} "
-                                    f"{row['part']}; expected once", file=path)
+                    raise UserError(f"line {lineno}: sample {row['id']!r} appears twice for {key[0]} {key[1]}; "
+                                    f"expected once", file=path)
+                if expected is not None and len(values) >= expected[key]:
+                    raise UserError(f"line {lineno}: more than n={expected[key]} per-sample values for {key[0]} "
+                                    f"{key[1]}; expected the --per-sample file{expect}", file=path)
                 values[row["id"]] = float(row["value"])
     except OSError as exc:
         raise UserError(f"not readable ({type(exc).__name__}); expected the --per-sample JSONL of "
@@ -181,13 +192,17 @@ def collect_pages(results_dir: Path, dataset: str) -> list[SystemPage]:
     """A :class:`SystemPage` for every results file of ``dataset`` (per-sample values checked)."""
     pages = []
     for path in results_files(results_dir, dataset):
+        if not _SAFE_NAME.match(dataset):
+            raise UserError("folder name has characters a web path cannot keep; expected letters, digits, '.', "
+                            "'_' or '-'", file=path.parent)
         if not _SAFE_NAME.match(path.stem):
             raise UserError("file name has characters a web path cannot keep; expected letters, digits, '.', "
                             "'_' or '-'", file=path)
         page = SystemPage(dataset=dataset, stem=path.stem, source=path, results=read_results(path))
         per_sample_path = path.with_name(path.stem + PER_SAMPLE_SUFFIX)
         if per_sample_path.is_file():
-            page.per_sample = read_per_sample(per_sample_path)
+            expected = {(sc["metric"], sc["part"]): sc["n"] for sc in page.results["scores"]}
+            page.per_sample = read_per_sample(per_sample_path, expected)
             check_per_sample(page.per_sample, page.results, per_sample_path)
         page.renders = render_files(path.with_name(path.stem + RENDERS_SUFFIX))
         pages.append(page)

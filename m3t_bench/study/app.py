@@ -18,9 +18,11 @@ rater id, 404 unknown pair, 405 wrong method, 409 pair already rated by this rat
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode
 
+from m3t_bench.errors import UserError
 from m3t_bench.study.pairs import MEDIA_TYPES, PairSet
 from m3t_bench.study.questions import CHOICES, QUESTION_KEYS, QUESTIONS
 from m3t_bench.study.store import StudyStore, VoteRejected, check_rater, valid_rater
@@ -145,6 +147,13 @@ def serve(pairs_path: str | Path, db: str | Path, *, host: str = "127.0.0.1", po
 
     from m3t_bench.study.pairs import load_pairs
     pairs = load_pairs(pairs_path)
+    try:  # a clear message for a taken port (uvicorn would log and exit with code 1)
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        raise UserError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); expected a free port and a "
+                        f"local address", field="--port") from None
     store = StudyStore(db)
     store.initialise(pairs)
     app = create_app(pairs, store)
