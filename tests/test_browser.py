@@ -1,6 +1,6 @@
 """The leaderboard site and the study app in a real browser: headless Chromium (Debian's `chromium`, never a
-downloaded one) driven by Playwright. The site opens from disk: a table is sorted, a signature tooltip read
-and copied, a system page followed. In the study app votes are cast through the form and the report counts
+downloaded one) driven by Playwright. The site opens from disk (and from a static web server): a table is
+sorted, a signature tooltip read and copied, a system page followed. In the study app votes are cast through the form and the report counts
 them. Screenshots go to $M3T_SCREENSHOTS (the README's images in docs/screenshots/ come from
 `M3T_SCREENSHOTS=docs/screenshots pytest tests/test_browser.py`), else to a pytest temporary folder.
 
@@ -115,6 +115,23 @@ def test_site_in_chromium_sort_tooltip_copy_and_system_page(browser_context, scr
     page.screenshot(path=str(screenshots / "protocols.png"))
     assert requests and all(url.startswith("file://") for url in requests), [u for u in requests if
                                                                               not u.startswith("file://")]
+
+    # the same folder from a plain static web server
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(out))
+    handler.log_message = lambda *args: None
+    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        page.goto(f"http://127.0.0.1:{server.server_address[1]}/index.html")
+        table = page.locator('table.board[data-dataset="synthsign-csl"][data-protocol="m3t@1"]')
+        table.locator("thead th.metric").nth(2).locator("button.sort").click()
+        values = _column_values(page, table, 3)
+        assert values == sorted(values)
+        table.locator("tbody th a").first.click()
+        page.wait_for_url("**/systems/synthsign-csl/*.html")
+        server.shutdown()
     page.close()
 
 

@@ -26,6 +26,7 @@ import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -68,7 +69,7 @@ class PairSet:
     def pair(self, pair_id: str) -> Pair | None:
         return self._by_id.get(pair_id)
 
-    @property
+    @cached_property
     def _by_id(self) -> dict[str, Pair]:
         return {p.id: p for p in self.pairs}
 
