@@ -39,12 +39,10 @@ def _cmd_pairs(args) -> int:
 
 def register(subparsers) -> None:
     """Add ``study`` with its sub-commands to the ``m3t-bench`` command line."""
-    from m3t_bench.cli import _Parser
-
     study = subparsers.add_parser("study", help="pairwise preference study: serve, report, pairs",
                                   description="The pairwise preference study of the M3T paper (appendix A.1): "
                                               "build the pairs, serve the rating app, report the preferences.")
-    sub = study.add_subparsers(dest="study_command", metavar="COMMAND", parser_class=_Parser, required=True)
+    sub = study.add_subparsers(dest="study_command", metavar="COMMAND", parser_class=type(study), required=True)
 
     p = sub.add_parser("serve", help="run the local rating web app",
                        description="Serve the rating app: each rater sees every pair once, in a random order with "
