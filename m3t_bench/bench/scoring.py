@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from m3t_bench.bench._peers import pure_python_dtw_jpe
+from m3t_bench.bench.peers import pure_python_dtw_jpe
 
 N_SAMPLES = 1176
 FPS = 30.0

@@ -23,9 +23,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from m3t_bench.errors import UserError
-from m3t_bench.metrics.dtw import dtw_points_many, procrustes_cost
+from m3t_bench.metrics.dtw import dtw_points_many
 from m3t_bench.metrics.joints import (ALIGNMENTS, check_pair, check_root, resolve_scored, root_relative,
                                       similarity_procrustes)
+from m3t_bench.metrics.procrustes import procrustes_cost
 
 NORMS = ("path", "ref", "sum")
 UNITS = {"mm": 1000.0, "m": 1.0}
@@ -102,8 +103,8 @@ def dtw_jpe_many(preds: Sequence[np.ndarray], refs: Sequence[np.ndarray], *, ali
     else:
         kind = "procrustes" if align == "procrustes" else "l2"
         kernel_root = root if align == "root" else -1
-        costs, lengths = dtw_points_many([p for p, _ in pairs], [r for _, r in pairs], kind=kind,
-                                                     root=kernel_root, scored=idx, jobs=jobs)
+        costs, lengths, _ = dtw_points_many([p for p, _ in pairs], [r for _, r in pairs], kind=kind,
+                                            root=kernel_root, scored=idx, jobs=jobs)
     return _normalise(costs, lengths.astype(np.float64), ref_lengths, norm, unit)
 
 
