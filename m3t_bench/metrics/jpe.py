@@ -153,6 +153,25 @@ def pa_vpe(pred: np.ndarray, ref: np.ndarray, *, scored: Sequence[int] | np.ndar
     return pa_jpe(pred, ref, scored=scored, unit=unit)
 
 
+def pa_jpe_many(preds: Sequence[np.ndarray], refs: Sequence[np.ndarray], *,
+                scored: Sequence[int] | np.ndarray | None = None, unit: str = "mm") -> np.ndarray:
+    """:func:`pa_jpe` of each pair ``preds[k]``, ``refs[k]`` (T_k, P, 3) of equal lengths: (N,) float64 in
+    ``unit``. ``pa_vpe_many`` is the same function on vertex sequences.
+
+    >>> import numpy as np
+    >>> ref = np.random.default_rng(0).normal(size=(5, 4, 3))
+    >>> pa_jpe_many([2.0 * ref + 1.0, ref], [ref, ref]).round(9).tolist()   # a similarity transform costs 0
+    [0.0, 0.0]
+    """
+    if len(preds) != len(refs):
+        raise UserError(f"{len(preds)} predictions for {len(refs)} references; expected one per reference",
+                        field="preds")
+    return np.array([pa_jpe(p, r, scored=scored, unit=unit) for p, r in zip(preds, refs)], dtype=np.float64)
+
+
+pa_vpe_many = pa_jpe_many
+
+
 def mpjpe(pred: np.ndarray, ref: np.ndarray, *, root: int = 0, scored: Sequence[int] | np.ndarray | None = None,
           unit: str = "mm") -> float:
     """Per-frame translation-aligned joint error (frames paired by index, (T, J, 3) each): both frames are

@@ -24,6 +24,21 @@ def topk_correct(scores: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     return (order == labels[:, None]).any(axis=1)
 
 
+def top1_per_sample(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(N,) float64: 100 where the top-scored class of ``scores[n]`` (N, C) is ``labels[n]``, else 0; the mean
+    over a subset of samples is its top-1 accuracy in percent.
+
+    >>> top1_per_sample(np.array([[0.9, 0.1], [0.8, 0.2]]), np.array([0, 1])).tolist()
+    [100.0, 0.0]
+    """
+    return topk_correct(scores, labels, 1) * 100.0
+
+
+def top5_per_sample(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(N,) float64: 100 where ``labels[n]`` is among the 5 top-scored classes of ``scores[n]`` (N, C), else 0."""
+    return topk_correct(scores, labels, 5) * 100.0
+
+
 def recognition_accuracy(scores: np.ndarray, labels: np.ndarray, confusing: np.ndarray) -> dict[str, float]:
     """Top-1 and top-5 accuracy in percent (0–100) overall and on the confusing / normal samples.
 

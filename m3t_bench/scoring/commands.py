@@ -29,7 +29,8 @@ def _cmd_validate(args) -> int:
 
 
 def _cmd_score(args) -> int:
-    from m3t_bench.scoring.score import format_scores, score_submission
+    from m3t_bench.report.scores import format_scores
+    from m3t_bench.scoring.score import score_submission
     report = score_submission(args.pred_dir, args.dataset, split=args.split, protocol=args.protocol,
                               body_models=args.body_models, data_root=args.data_root, jobs=args.jobs,
                               seed=args.seed, bt_hyps=args.bt_hyps, bt_model=args.bt_model, progress=True)
