@@ -8,6 +8,7 @@ import dataclasses
 import pytest
 
 import m3t_bench.protocols as protocols
+from m3t_bench.body import JOINT_SETS
 from m3t_bench.errors import UserError
 from m3t_bench.protocols import METRICS, PROTOCOLS, MetricSpec, get_metric, get_protocol
 from m3t_bench.results import SCORE_PARTS
@@ -93,3 +94,9 @@ def test_a_spec_that_disagrees_with_its_function_is_refused():
 def test_score_parts_and_signature_order_derive_from_the_registries():
     assert set(SCORE_PARTS) == {p for spec in METRICS.values() for p in spec.parts}
     assert KEY_ORDER == tuple(key.name for key in SIGNATURE_KEYS)
+
+
+def test_every_protocol_joint_set_is_registered():
+    for protocol in PROTOCOLS.values():
+        for item in protocol.items:
+            assert item.joint_set is None or item.joint_set in JOINT_SETS, (protocol.name, item)

@@ -20,7 +20,6 @@ import numpy as np
 from tqdm import tqdm
 
 from m3t_bench.body import SMPLFX, resolve_body_models
-from m3t_bench.body.joint_sets import get_joint_set
 from m3t_bench.datasets import open_split
 from m3t_bench.errors import UserError
 from m3t_bench.protocols import Protocol, get_metric, get_protocol
@@ -66,7 +65,7 @@ def _skeleton_sets(names: tuple[str, ...], items: list[ScoreItem], model,
     """The columns of each set a skeleton-only submission can give; the others' items go to ``skipped``."""
     columns = {}
     for name in names:
-        cols, lacking = skeleton_columns(model, get_joint_set(name).points)
+        cols, lacking = skeleton_columns(model, model.joint_set(name).points)
         if not lacking:
             columns[name] = cols
             continue
@@ -81,7 +80,7 @@ def point_values(items: list[ScoreItem], sub: Submission, refs: dict, model, *, 
     """Per-sample values (in sorted-id order) of every item on points; the items a skeleton-only submission
     cannot give are recorded in ``skipped`` and left out."""
     values: dict[ScoreItem, list[float]] = {it: [] for it in items}
-    sizes = {name: len(get_joint_set(name).points) for name in sorted({it.joint_set for it in items})}
+    sizes = {name: len(model.joint_set(name).points) for name in sorted({it.joint_set for it in items})}
     given = set(sizes)
     for names in passes(sizes):
         columns = _skeleton_sets(names, items, model, skipped) if sub.kind == JOINTS_KIND else None
@@ -101,7 +100,7 @@ def point_values(items: list[ScoreItem], sub: Submission, refs: dict, model, *, 
                     joints = [np.asarray(sub.samples[i].joints, dtype=np.float32) for i in chunk]
                     pred_points = {n: [j[:, columns[n]] for j in joints] for n in names}
                 for it in (it for it in items if it.joint_set in names):
-                    jset = get_joint_set(it.joint_set)
+                    jset = model.joint_set(it.joint_set)
                     values[it].extend(it.per_sample(pred_points[it.joint_set], ref_points[it.joint_set],
                                                     root=jset.root, scored=jset.scored, jobs=jobs))
                 bar.update(len(chunk))
