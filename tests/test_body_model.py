@@ -311,3 +311,15 @@ def test_region_sets_hold_exactly_the_vertices_a_modality_moves(smplfx, modality
     delta = (smplfx(**moved).vertices - smplfx(**rest).vertices).norm(dim=-1).amax(dim=0)
     assert region.any() and not (delta[~region] > 0).any()
     assert (delta[region] > 0).float().mean() > 0.99
+
+
+def test_one_shape_vector_for_many_frames_on_every_path(smplfx):
+    """A single (310,) shape serves every frame, also when the mesh rows are posed in several frame chunks."""
+    params = random_params(70, seed=31)
+    shape = torch.randn(310, generator=torch.Generator().manual_seed(32))
+    shared = smplfx(**params, shape=shape)
+    repeated = smplfx(**params, shape=shape.expand(70, -1))
+    torch.testing.assert_close(shared.vertices, repeated.vertices, rtol=0, atol=1e-6)
+    face = smplfx.evaluation_points("face", **params, shape=shape)
+    torch.testing.assert_close(face, smplfx.evaluation_points("face", **params, shape=shape.expand(70, -1)),
+                               rtol=0, atol=1e-6)

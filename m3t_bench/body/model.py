@@ -367,7 +367,8 @@ class SMPLFX(nn.Module):
         if plan.mesh is not None:
             mesh = plan.mesh
             step = max(1, VERTEX_CHUNK_VALUES // (3 * mesh.rows.numel()))  # frames per cache-sized chunk
-            verts = torch.cat([self._mesh_vertices(mesh, rot[s:s + step], None if betas is None else betas[s:s + step],
+            per_frame = betas is not None and betas.shape[0] == n  # else one shape row (or none) for all frames
+            verts = torch.cat([self._mesh_vertices(mesh, rot[s:s + step], betas[s:s + step] if per_frame else betas,
                                                    flame[s:s + step], transforms[s:s + step])
                                for s in range(0, n, step)])
             parts += [verts, vertices2joints(mesh.regressor, verts)]
