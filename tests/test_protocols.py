@@ -100,3 +100,31 @@ def test_every_protocol_joint_set_is_registered():
     for protocol in PROTOCOLS.values():
         for item in protocol.items:
             assert item.joint_set is None or item.joint_set in JOINT_SETS, (protocol.name, item)
+
+
+def test_cli_lists_and_shows_protocols_and_metrics(capsys):
+    from m3t_bench.cli import main
+    assert main(["protocols", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert all(name in listing for name in PROTOCOLS)
+    assert main(["protocols", "show", "tokenizer@1"]) == 0
+    shown = capsys.readouterr().out
+    assert "region-face" in shown and "codebook-use@1" in shown and "bootstrap of the 95% CI" in shown
+    assert main(["metrics", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert all(f"{spec.id}@{spec.version}" in listing for spec in METRICS.values())
+    assert main(["metrics", "show", "bleu4"]) == 0
+    shown = capsys.readouterr().out
+    assert "bleu_statistics" in shown and "bleu_from_statistics" in shown and "m3t@1" in shown
+    assert main(["protocols", "show", "m3t"]) == 2
+    assert "did you mean m3t@1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [[], ["score"], ["table"], ["validate"], ["baseline"], ["datasets", "verify"],
+                                     ["tokenize"], ["detokenize"], ["protocols", "show"]])
+def test_help_is_plain_text(command, capsys):
+    from m3t_bench.cli import main
+    with pytest.raises(SystemExit) as exc:
+        main([*command, "--help"])
+    out = capsys.readouterr().out
+    assert exc.value.code == 0 and out and "`" not in out
