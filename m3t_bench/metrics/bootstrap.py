@@ -26,6 +26,12 @@ def bootstrap_ci(values: np.ndarray, *, seed: int, n_resamples: int = 1000, conf
     e.g. BLEU statistics with ``statistic=bleu_from_statistics``). ``statistic`` maps a resampled array to
     a float (default :func:`sample_mean`). Resampling uses ``np.random.default_rng(seed)`` only; the
     seed belongs in the signature (``boot:<n_resamples>-s<seed>``). Returns ``(low, high)``.
+
+    >>> bootstrap_ci(np.array([2.0, 2.0, 2.0]), seed=0, n_resamples=10)
+    (2.0, 2.0)
+    >>> low, high = bootstrap_ci(np.arange(100.0), seed=0)
+    >>> bool(40 < low < 49.5 < high < 59)
+    True
     """
     arr = np.asarray(values)
     if arr.ndim not in (1, 2) or arr.shape[0] == 0:

@@ -200,6 +200,12 @@ def centred(points):
 
 def procrustes_cost(x: np.ndarray, y: np.ndarray) -> float:
     """The ``"procrustes"`` frame cost between two frames ``x``, ``y`` (P, 3), each already centred on its
-    centroid: mean distance after the best similarity transform of ``x`` onto ``y`` (float64)."""
+    centroid: mean distance after the best similarity transform of ``x`` onto ``y`` (float64).
+
+    >>> import numpy as np
+    >>> x = np.random.default_rng(2).normal(size=(6, 3)); x -= x.mean(0)
+    >>> round(procrustes_cost(x, 3.0 * x[:, [2, 0, 1]]), 9)       # a rotated, scaled copy costs 0
+    0.0
+    """
     return float(procrustes_frame_cost(np.ascontiguousarray(x, dtype=np.float64),
                                         np.ascontiguousarray(y, dtype=np.float64), np.zeros((4, 4, 4))))
