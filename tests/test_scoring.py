@@ -177,3 +177,15 @@ def test_back_translations_from_a_producer_carry_its_id(submissions, synth_tiny,
                          back_translations=hyps).results
     assert _values(r) == {("bleu4", "text"): pytest.approx(100.0)}
     assert "|bt:bt-model-0123abcd|" in r["scores"][0]["signature"]
+
+
+def test_back_translations_must_cover_the_split_exactly():
+    from m3t_bench.errors import ValidationFailed
+    from m3t_bench.scoring import BackTranslations
+    from m3t_bench.scoring.backtranslation import check_back_translations
+
+    with pytest.raises(ValidationFailed) as exc:
+        check_back_translations(BackTranslations({"a": "x", "z": "y"}, "bt-0"), ["a", "b"])
+    assert [p.split(": ", 1)[1] for p in exc.value.problems] == ["b: missing hypothesis; expected one per split id",
+                                                                 "z: not in the split"]
+    check_back_translations(BackTranslations({"a": "x", "b": "y"}, "bt-0"), ["a", "b"])

@@ -61,6 +61,17 @@ def read_bt_hypotheses(path: str | Path, ids: list[str]) -> dict[str, str]:
     return hyps
 
 
+def check_back_translations(back_translations: BackTranslations, ids: list[str]) -> None:
+    """:class:`ValidationFailed` naming every split id without a hypothesis and every id not in the split."""
+    given, wanted = set(back_translations.hyps), set(ids)
+    problems = [f"back-translations from {back_translations.source_id}: {i}: missing hypothesis; expected one per "
+                f"split id" for i in ids if i not in given]
+    problems += [f"back-translations from {back_translations.source_id}: {i}: not in the split"
+                 for i in sorted(given - wanted)]
+    if problems:
+        raise ValidationFailed(problems)
+
+
 def read_hypotheses_file(path: str | Path, ids: list[str]) -> BackTranslations:
     """The hypotheses of ``path`` (see :func:`read_bt_hypotheses`) with source ``hyps-<sha256 prefix>``."""
     hyps = read_bt_hypotheses(path, ids)

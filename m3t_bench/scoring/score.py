@@ -24,13 +24,15 @@ from m3t_bench.datasets import open_split
 from m3t_bench.errors import UserError
 from m3t_bench.protocols import Protocol, get_metric, get_protocol
 from m3t_bench.results import build_results, write_per_sample, write_results
-from m3t_bench.scoring.backtranslation import BackTranslations, read_hypotheses_file
+from m3t_bench.scoring.backtranslation import BackTranslations, check_back_translations, read_hypotheses_file
 from m3t_bench.scoring.items import N_BOOTSTRAP, ScoreItem, protocol_items, summarise
 from m3t_bench.scoring.points import chunk_ids, model_points, passes, skeleton_columns
 from m3t_bench.scoring.submission import JOINTS_KIND, Submission, check_submission, predictions_sha256
 
 #: Input kinds of the metrics a submission can be scored on (see :data:`m3t_bench.protocols.INPUTS`).
 SUBMISSION_INPUTS = ("points", "text")
+NO_BACK_TRANSLATIONS = ("no back-translation hypotheses given (--bt-hyps) and no back-translation model is "
+                        "registered for this dataset")
 
 
 def validate_against_split(pred_dir: str | Path, dataset: str | Path, *, split: str = "test",
@@ -86,25 +88,32 @@ def point_values(items: list[ScoreItem], sub: Submission, refs: dict, model, *, 
         columns = _skeleton_sets(names, items, model, skipped) if sub.kind == JOINTS_KIND else None
         given -= {n for n in names if columns is not None and n not in columns}
         names = tuple(n for n in names if n in given)
-        if not names:
-            continue
-        n_points = sum(sizes[n] for n in names)
-        with tqdm(total=len(sub.ids), desc=f"{', '.join(names)} ({n_points} points)", unit="sample",
-                  disable=not progress, leave=False, file=sys.stderr) as bar:
-            for chunk in chunk_ids(sub.ids, sub, refs, n_points):
-                chunk_refs = [refs[i] for i in chunk]
-                ref_points = model_points(model, names, chunk_refs, chunk_refs)
-                if columns is None:
-                    pred_points = model_points(model, names, [sub.samples[i] for i in chunk], chunk_refs)
-                else:
-                    joints = [np.asarray(sub.samples[i].joints, dtype=np.float32) for i in chunk]
-                    pred_points = {n: [j[:, columns[n]] for j in joints] for n in names}
-                for it in (it for it in items if it.joint_set in names):
-                    jset = model.joint_set(it.joint_set)
-                    values[it].extend(it.per_sample(pred_points[it.joint_set], ref_points[it.joint_set],
-                                                    root=jset.root, scored=jset.scored, jobs=jobs))
-                bar.update(len(chunk))
+        if names:
+            with tqdm(total=len(sub.ids), desc=f"{', '.join(names)} ({sum(sizes[n] for n in names)} points)",
+                      unit="sample", disable=not progress, leave=False, file=sys.stderr) as bar:
+                _pass_values(names, [it for it in items if it.joint_set in names], sub, refs, model, columns,
+                             jobs=jobs, values=values, bar=bar)
     return {it: np.asarray(v, dtype=np.float64) for it, v in values.items() if it.joint_set in given}
+
+
+def _pass_values(names: tuple[str, ...], items: list[ScoreItem], sub: Submission, refs: dict, model,
+                 columns: dict[str, list[int]] | None, *, jobs: int, values: dict, bar) -> None:
+    """Append the per-sample values of ``items`` (all on the sets ``names``) over memory-bounded chunks of
+    samples sharing one forward pass; ``columns``: a skeleton-only submission's columns per set."""
+    n_points = sum(len(model.joint_set(n).points) for n in names)
+    for chunk in chunk_ids(sub.ids, sub, refs, n_points):
+        chunk_refs = [refs[i] for i in chunk]
+        ref_points = model_points(model, names, chunk_refs, chunk_refs)
+        if columns is None:
+            pred_points = model_points(model, names, [sub.samples[i] for i in chunk], chunk_refs)
+        else:
+            joints = [np.asarray(sub.samples[i].joints, dtype=np.float32) for i in chunk]
+            pred_points = {n: [j[:, columns[n]] for j in joints] for n in names}
+        for it in items:
+            jset = model.joint_set(it.joint_set)
+            values[it].extend(it.per_sample(pred_points[it.joint_set], ref_points[it.joint_set], root=jset.root,
+                                            scored=jset.scored, jobs=jobs))
+        bar.update(len(chunk))
 
 
 def text_values(items: list[ScoreItem], back_translations: BackTranslations, split) -> dict[ScoreItem, np.ndarray]:
@@ -114,6 +123,15 @@ def text_values(items: list[ScoreItem], back_translations: BackTranslations, spl
     hyps = [back_translations.hyps[i] for i in ids]
     refs = [split.entry(i)["text"] for i in ids]
     return {it: it.per_sample(hyps, refs, lang=split.spec.language) for it in items}
+
+
+def _back_translations(ids: list[str], *, bt_hyps, back_translations) -> BackTranslations | None:
+    """The hypotheses the text metrics use: given, or read from ``bt_hyps``; checked against the split."""
+    if back_translations is None and bt_hyps is not None:
+        return read_hypotheses_file(bt_hyps, ids)
+    if back_translations is not None:
+        check_back_translations(back_translations, ids)
+    return back_translations
 
 
 def _protocol(protocol: str | Protocol) -> Protocol:
@@ -147,31 +165,27 @@ def score_submission(pred_dir: str | Path, dataset: str | Path, *, split: str = 
         raise UserError(f"{jobs}; expected at least 1", field="--jobs")
     sub, sp = validate_against_split(pred_dir, dataset, split=split, data_root=data_root)
     proto = _protocol(protocol)
-    if back_translations is None and bt_hyps is not None:
-        back_translations = read_hypotheses_file(bt_hyps, sp.ids)
+    back_translations = _back_translations(sp.ids, bt_hyps=bt_hyps, back_translations=back_translations)
     model = model if model is not None else SMPLFX.from_dir(resolve_body_models(body_models))
     items = protocol_items(proto, model_id=model.model_id, dataset_id=sp.spec.id, language=sp.spec.language,
                            seed=seed, n_resamples=n_resamples,
                            bt_id=None if back_translations is None else back_translations.source_id)
-    refs = {i: sp.load(i) for i in sub.ids}
     skipped: list[dict] = []
-    values = point_values([it for it in items if it.joint_set], sub, refs, model, jobs=jobs, progress=progress,
-                          skipped=skipped)
+    values = point_values([it for it in items if it.joint_set], sub, {i: sp.load(i) for i in sub.ids}, model,
+                          jobs=jobs, progress=progress, skipped=skipped)
     text_items = [it for it in items if not it.joint_set]
     if back_translations is None:
-        skipped += [_skip(it, "no back-translation hypotheses given (--bt-hyps) and no back-translation model is "
-                              "registered for this dataset") for it in text_items]
+        skipped += [_skip(it, NO_BACK_TRANSLATIONS) for it in text_items]
     else:
         values.update(text_values(text_items, back_translations, sp))
-    sample_ids = {**{it: sub.ids for it in items if it.joint_set},
-                  **{it: sorted(back_translations.hyps) for it in text_items if back_translations is not None}}
-    scores = [summarise(it, values[it], seed=seed, n_resamples=n_resamples) for it in items if it in values]
-    per_sample = {(it.metric, it.part): dict(zip(sample_ids[it], map(float, v))) for it, v in values.items()
-                  if v.ndim == 1}
     results = build_results(
         system=sub.meta, protocol=proto.name, body_model_id=model.model_id,
         dataset={"name": sp.spec.name, "version": sp.spec.version, "split": sp.split,
                  "manifest_sha256": sp.manifest_sha256, "n_samples": len(sp.entries)},
         predictions={"sha256": predictions_sha256(sub.root, sub.ids), "n_files": len(sub.ids), "kind": sub.kind},
-        bootstrap={"seed": seed, "n_resamples": n_resamples}, scores=scores, skipped=skipped)
+        bootstrap={"seed": seed, "n_resamples": n_resamples},
+        scores=[summarise(it, values[it], seed=seed, n_resamples=n_resamples) for it in items if it in values],
+        skipped=skipped)
+    # every value array is in sorted-id order: the submission's ids, which are the split's
+    per_sample = {(it.metric, it.part): dict(zip(sub.ids, map(float, v))) for it, v in values.items() if v.ndim == 1}
     return ScoreReport(results=results, per_sample=per_sample)

@@ -22,7 +22,7 @@ import torch
 
 from m3t_bench.motion import MotionSequence
 from m3t_bench.protocols import get_protocol
-from m3t_bench.scoring.items import protocol_items, summarise
+from m3t_bench.scoring.items import ScoreItem, protocol_items, summarise
 from reference_models.m3t.data import modality_inputs, streams_from_outputs
 from reference_models.m3t.vae import MotionTokenizer
 
@@ -58,6 +58,14 @@ def reconstruct_sequence(model: MotionTokenizer, seq: MotionSequence) -> tuple[M
     return MotionSequence(**streams, shape=seq.shape), tokens
 
 
+def tokenizer_items(modality: str, *, body_model_id: str, dataset_id: str | None, seed: int) -> list[ScoreItem]:
+    """The ``tokenizer@1`` items of ``modality``, signed for the body model, dataset and bootstrap seed."""
+    if dataset_id is None:
+        raise ValueError("a full tokenizer evaluation needs the dataset id for its signatures")
+    return [it for it in protocol_items(get_protocol(PROTOCOL), model_id=body_model_id, dataset_id=dataset_id,
+                                        seed=seed) if it.part == modality]
+
+
 @torch.no_grad()
 def evaluate_tokenizer(model: MotionTokenizer, body_model, sequences: list[MotionSequence], *, full: bool = True,
                        reference_vertices: list[torch.Tensor] | None = None, dataset_id: str | None = None,
@@ -69,12 +77,9 @@ def evaluate_tokenizer(model: MotionTokenizer, body_model, sequences: list[Motio
     Returns ``{"vertex_error_mm", "n_samples", "n_tokens"}`` and, with ``full``, the signed ``"scores"`` of
     the modality's ``tokenizer@1`` items and their values as ``"pa_vpe_mm", "utilisation_pct",
     "token_freq_std"``."""
-    if full and dataset_id is None:
-        raise ValueError("a full tokenizer evaluation needs the dataset id for its signatures")
     region = REGION_SETS[model.modality]
-    items = [] if not full else [it for it in protocol_items(get_protocol(PROTOCOL), model_id=body_model.model_id,
-                                                             dataset_id=dataset_id, seed=seed)
-                                 if it.part == model.modality]
+    items = tokenizer_items(model.modality, body_model_id=body_model.model_id, dataset_id=dataset_id,
+                            seed=seed) if full else []
     points_items = [it for it in items if it.spec.inputs == "points"]
     scored = body_model.joint_set(region).scored
     was_training = model.training
@@ -92,9 +97,14 @@ def evaluate_tokenizer(model: MotionTokenizer, body_model, sequences: list[Motio
     out = {"vertex_error_mm": float(np.mean(errors)) if errors else float("nan"),
            "n_samples": len(errors), "n_tokens": int(sum(t.size for t in sample_tokens))}
     if full:
-        for it in items:
-            values = (np.asarray(per_sample[it]) if it in per_sample
-                      else it.per_sample(sample_tokens, codebook_size=model.codebook_size))
-            out.setdefault("scores", []).append(summarise(it, values, seed=seed))
-        out.update({FLAT_KEYS[s["metric"]]: s["value"] for s in out.get("scores", [])})
+        scores = _signed(items, per_sample, sample_tokens, codebook_size=model.codebook_size, seed=seed)
+        out.update({"scores": scores, **{FLAT_KEYS[s["metric"]]: s["value"] for s in scores}})
     return out
+
+
+def _signed(items: list[ScoreItem], per_sample: dict, sample_tokens: list[np.ndarray], *, codebook_size: int,
+            seed: int) -> list[dict]:
+    """Results entries of the items: the points items from their per-sample values, the token items from each
+    sample's tokens."""
+    return [summarise(it, np.asarray(per_sample[it]) if it in per_sample
+                      else it.per_sample(sample_tokens, codebook_size=codebook_size), seed=seed) for it in items]
