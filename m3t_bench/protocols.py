@@ -264,8 +264,10 @@ register_protocol(Protocol(
     "Reconstruction quality of per-modality motion tokenizers (paper Table 3): PA-VPE in millimetres on the "
     "vertices each modality moves (joint sets region-body, region-hand, region-face; the other streams at "
     "their reference values), codebook use (% of codes used over the whole evaluated split) and the standard "
-    "deviation of token frequencies, per modality (body, hand = both hands through one tokenizer, face).",
+    "deviation of token frequencies, per modality (body, hand = both hands through one tokenizer, face); and "
+    "PA-JPE in millimetres on the body, lhand and rhand joint sets (as SOKE's tokenizer evaluation reports).",
     tuple([ProtocolItem("pa-vpe", m, f"region-{m}", {"unit": "mm"}) for m in ("body", "hand", "face")]
+          + [ProtocolItem("pa-jpe", part, part, {"unit": "mm"}) for part in ("body", "lhand", "rhand")]
           + [ProtocolItem(metric, m, None) for metric in ("codebook-use", "token-freq-std")
              for m in ("body", "hand", "face")]),
 ))

@@ -69,10 +69,16 @@ def test_protocol_parameters_are_accepted_by_the_metric_functions():
 def test_new_protocols_declare_the_tokenizer_and_recognition_figures():
     tokenizer = {(i.metric, i.part): i for i in get_protocol("tokenizer@1").items}
     assert set(tokenizer) == {(m, p) for m in ("pa-vpe", "codebook-use", "token-freq-std")
-                              for p in ("body", "hand", "face")}
+                              for p in ("body", "hand", "face")} | {("pa-jpe", p) for p in ("body", "lhand", "rhand")}
+    assert all(tokenizer[("pa-jpe", p)].joint_set == p for p in ("body", "lhand", "rhand"))
     assert all(tokenizer[("pa-vpe", p)].joint_set == f"region-{p}" for p in ("body", "hand", "face"))
     slr = {(i.metric, i.part) for i in get_protocol("slr@1").items}
     assert slr == {(m, p) for m in ("top1", "top5") for p in ("overall", "confusing", "normal")}
+
+
+def test_every_metric_is_used_by_a_protocol():
+    used = {item.metric for protocol in PROTOCOLS.values() for item in protocol.items}
+    assert used == set(METRICS)
 
 
 def test_every_spec_carries_a_function_that_takes_its_declared_keywords():

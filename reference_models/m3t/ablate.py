@@ -20,7 +20,7 @@ from m3t_bench.fileio import atomic_write_text
 from reference_models.m3t.checkpoint import load_tokenizer, write_json_atomic
 from reference_models.m3t.config import TokenizerConfig
 from reference_models.m3t.data import MODALITIES
-from reference_models.m3t.evaluate import PROTOCOL, REGION_SETS, evaluate_tokenizer, region_vertices
+from reference_models.m3t.evaluate import PROTOCOL, evaluate_tokenizer, point_sets, set_points
 from reference_models.m3t.train import train_tokenizer
 
 TABLE_STEM = "tokenizer_ablation"
@@ -60,7 +60,7 @@ def run_ablation(train_seqs: list, val_seqs: list, eval_seqs: list, body_model, 
     """Train and evaluate every row of ``ablation_grid(cfg, grid)``; checkpoints go to ``work/<row>/<modality>``.
     Returns the JSON-ready result (rows with per-modality signed ``scores`` and their values ``pa_vpe_mm``,
     ``utilisation_pct``, ``token_freq_std``, and ``val_vertex_error_mm``)."""
-    references = {m: [region_vertices(body_model, seq, REGION_SETS[m]) for seq in eval_seqs] for m in MODALITIES}
+    references = {m: [set_points(body_model, seq, point_sets(m)) for seq in eval_seqs] for m in MODALITIES}
     dataset_id = (data_info or {}).get("name", "unknown")
     rows = []
     for row in ablation_grid(cfg, grid):
@@ -72,7 +72,7 @@ def run_ablation(train_seqs: list, val_seqs: list, eval_seqs: list, body_model, 
                                       quantizer=row.quantizer, body_model=body_model, device=device, seed=seed,
                                       data_info=data_info, progress=progress)
             model, _ = load_tokenizer(trained.out_dir, device=device)
-            scores = evaluate_tokenizer(model, body_model, eval_seqs, reference_vertices=references[modality],
+            scores = evaluate_tokenizer(model, body_model, eval_seqs, reference_points=references[modality],
                                         dataset_id=dataset_id, seed=seed)
             result["modalities"][modality] = {**scores, "val_vertex_error_mm": trained.best_val_mm,
                                               "best_epoch": trained.best_epoch, "parameters": trained.parameters,

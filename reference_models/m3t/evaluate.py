@@ -8,9 +8,10 @@ streams at their ground-truth values:
 * ``vertex_error_mm``: mean Euclidean vertex distance in mm (root and translation are fixed in SMPL-FX,
   so no alignment) — the checkpoint-selection criterion of training, not a protocol metric;
 * the protocol's numbers, each signed (``scores``: results entries with value, 95% bootstrap CI, n, unit,
-  signature): ``pa-vpe`` (per-frame Procrustes-aligned vertex error, mm), ``codebook-use`` (% of the codebook
-  used over the whole evaluated split) and ``token-freq-std`` (standard deviation of token frequencies),
-  also given as ``pa_vpe_mm``, ``utilisation_pct`` and ``token_freq_std``.
+  signature): ``pa-vpe`` (per-frame Procrustes-aligned vertex error, mm), ``pa-jpe`` (the same on the body
+  or hand joint sets: body, lhand, rhand), ``codebook-use`` (% of the codebook used over the whole evaluated
+  split) and ``token-freq-std`` (standard deviation of token frequencies); the Table 3 figures are also given
+  as ``pa_vpe_mm``, ``utilisation_pct`` and ``token_freq_std``.
 
 Every figure is computed per sample first, then aggregated over samples.
 """
@@ -23,24 +24,37 @@ import torch
 from m3t_bench.motion import MotionSequence
 from m3t_bench.protocols import get_protocol
 from m3t_bench.scoring.items import ScoreItem, protocol_items, summarise
-from reference_models.m3t.data import modality_inputs, streams_from_outputs
+from reference_models.m3t.data import MODALITY_STREAMS, modality_inputs, streams_from_outputs
 from reference_models.m3t.vae import MotionTokenizer
 
 #: The protocol tokenizer figures are reported under, and each modality's region set.
 PROTOCOL = "tokenizer@1"
 REGION_SETS = {"body": "region-body", "hand": "region-hand", "face": "region-face"}
-#: Results-entry metric -> the flat key it is also given under.
+#: Results-entry metric -> the flat key it is also given under (the Table 3 figures).
 FLAT_KEYS = {"pa-vpe": "pa_vpe_mm", "codebook-use": "utilisation_pct", "token-freq-std": "token_freq_std"}
 STREAM_NAMES = ("body", "lhand", "rhand", "face")
 
 
+def modality_parts(modality: str) -> tuple[str, ...]:
+    """The protocol parts a modality's tokenizer is reported for: the modality and the streams it encodes."""
+    return tuple(dict.fromkeys((modality, *MODALITY_STREAMS[modality])))
+
+
+def point_sets(modality: str) -> tuple[str, ...]:
+    """The joint sets a modality's evaluation needs: its region (vertex error, PA-VPE), then the joint sets of
+    its ``tokenizer@1`` PA-JPE items."""
+    items = get_protocol(PROTOCOL).items
+    return tuple(dict.fromkeys([REGION_SETS[modality], *(it.joint_set for it in items
+                                                         if it.joint_set and it.part in modality_parts(modality))]))
+
+
 @torch.no_grad()
-def region_vertices(body_model, seq: MotionSequence, region: str) -> torch.Tensor:
-    """SMPL-FX vertices ``(T, P, 3)`` in metres (float32, CPU) of ``seq`` in the region set ``region``."""
+def set_points(body_model, seq: MotionSequence, names: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    """Points ``(T, P, 3)`` in metres (float32, CPU) of ``seq`` in each joint set of ``names``, one pass."""
     device = body_model.template.device
     streams = {s: torch.as_tensor(np.asarray(getattr(seq, s), np.float32), device=device) for s in STREAM_NAMES}
     shape = None if seq.shape is None else torch.as_tensor(seq.full_shape(), device=device)
-    return body_model.evaluation_points(region, **streams, shape=shape).float().cpu()
+    return {n: p.float().cpu() for n, p in body_model.evaluation_points_many(names, **streams, shape=shape).items()}
 
 
 @torch.no_grad()
@@ -63,42 +77,44 @@ def tokenizer_items(modality: str, *, body_model_id: str, dataset_id: str | None
     if dataset_id is None:
         raise ValueError("a full tokenizer evaluation needs the dataset id for its signatures")
     return [it for it in protocol_items(get_protocol(PROTOCOL), model_id=body_model_id, dataset_id=dataset_id,
-                                        seed=seed) if it.part == modality]
+                                        seed=seed) if it.part in modality_parts(modality)]
 
 
 @torch.no_grad()
 def evaluate_tokenizer(model: MotionTokenizer, body_model, sequences: list[MotionSequence], *, full: bool = True,
-                       reference_vertices: list[torch.Tensor] | None = None, dataset_id: str | None = None,
+                       reference_points: list[dict[str, torch.Tensor]] | None = None, dataset_id: str | None = None,
                        seed: int = 0) -> dict:
     """Reconstruction figures of ``model`` on ``sequences`` (see the module docstring).
-    ``reference_vertices`` (optional): the ground-truth ``region_vertices`` of each sequence, precomputed.
-    ``dataset_id`` (needed with ``full``): recorded in the signatures; ``seed``: of the bootstrap CIs.
+    ``reference_points`` (optional): the ground-truth :func:`set_points` of each sequence for
+    :func:`point_sets` of the modality, precomputed. ``dataset_id`` (needed with ``full``): recorded in the
+    signatures; ``seed``: of the bootstrap CIs.
 
     Returns ``{"vertex_error_mm", "n_samples", "n_tokens"}`` and, with ``full``, the signed ``"scores"`` of
-    the modality's ``tokenizer@1`` items and their values as ``"pa_vpe_mm", "utilisation_pct",
+    the modality's ``tokenizer@1`` items and the Table 3 figures ``"pa_vpe_mm", "utilisation_pct",
     "token_freq_std"``."""
     region = REGION_SETS[model.modality]
     items = tokenizer_items(model.modality, body_model_id=body_model.model_id, dataset_id=dataset_id,
                             seed=seed) if full else []
-    points_items = [it for it in items if it.spec.inputs == "points"]
-    scored = body_model.joint_set(region).scored
+    sets = point_sets(model.modality) if full else (region,)
+    per_sample = {it: [] for it in items if it.spec.inputs == "points"}
     was_training = model.training
     model.eval()
-    errors, per_sample, sample_tokens = [], {it: [] for it in points_items}, []
+    errors, sample_tokens = [], []
     for k, seq in enumerate(sequences):
         recon, tokens = reconstruct_sequence(model, seq)
-        ref_v = region_vertices(body_model, seq, region) if reference_vertices is None else reference_vertices[k]
-        pred_v = region_vertices(body_model, recon, region)
-        errors.append(float((pred_v - ref_v).norm(dim=-1).mean()) * 1000.0)
-        for it in points_items:
-            per_sample[it].extend(it.per_sample([pred_v.numpy()], [ref_v.numpy()], scored=scored))
+        ref = set_points(body_model, seq, sets) if reference_points is None else reference_points[k]
+        pred = set_points(body_model, recon, sets)
+        errors.append(float((pred[region] - ref[region]).norm(dim=-1).mean()) * 1000.0)
+        for it, values in per_sample.items():
+            values.extend(it.per_sample([pred[it.joint_set].numpy()], [ref[it.joint_set].numpy()],
+                                        scored=body_model.joint_set(it.joint_set).scored))
         sample_tokens.append(np.concatenate([t.reshape(-1) for t in tokens.values()]))
     model.train(was_training)
     out = {"vertex_error_mm": float(np.mean(errors)) if errors else float("nan"),
            "n_samples": len(errors), "n_tokens": int(sum(t.size for t in sample_tokens))}
     if full:
         scores = _signed(items, per_sample, sample_tokens, codebook_size=model.codebook_size, seed=seed)
-        out.update({"scores": scores, **{FLAT_KEYS[s["metric"]]: s["value"] for s in scores}})
+        out.update({"scores": scores, **{FLAT_KEYS[s["metric"]]: s["value"] for s in scores if s["metric"] in FLAT_KEYS}})
     return out
 
 
