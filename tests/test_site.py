@@ -16,7 +16,8 @@ import pytest
 from m3t_bench.cli import main
 from m3t_bench.errors import UserError
 from m3t_bench.protocols import METRICS, PROTOCOLS
-from m3t_bench.report.site import SITE_MARKER, build_site, read_per_sample
+from m3t_bench.report.site import SITE_MARKER, build_site
+from m3t_bench.results import read_per_sample
 
 GOLDEN = Path(__file__).parent / "golden" / "tables"
 RESULTS, REPORTED = GOLDEN / "results", GOLDEN / "reported"
@@ -95,6 +96,9 @@ def test_system_page_and_protocols_page(tmp_path):
     protocols = html.unescape((out / "protocols.html").read_text(encoding="utf-8"))
     for spec in METRICS.values():
         assert f'id="metric-{spec.id}"' in protocols and spec.description in protocols
+    from m3t_bench.signature import SIGNATURE_KEYS
+    for key in SIGNATURE_KEYS:
+        assert f'id="key-{key.name}"' in protocols and key.means in protocols
     for proto in PROTOCOLS.values():
         assert f'id="{proto.name}"' in protocols
         assert proto.description in protocols
@@ -155,7 +159,7 @@ def test_per_sample_values_and_renders_appear_on_the_system_page(tmp_path):
 @pytest.mark.parametrize("corrupt,needle", [
     (lambda lines: lines[:-1], "per-sample values, the results file says n=3"),
     (lambda lines: lines[:3] + [lines[0].replace('"s0"', '"s7"')] + lines[3:], "more than n=3 per-sample values"),
-    (lambda lines: [lines[0].replace('"value": ', '"value": 100 + ')] + lines[1:], "mean of the per-sample values"),
+    (lambda lines: [lines[0].replace('"value": ', '"value": 100 + ')] + lines[1:], "per-sample values aggregate to"),
     (lambda lines: lines + ['{"id": "s0", "metric": "dtw-vpe", "part": "face", "value": 1.0}'], "no score in the"),
     (lambda lines: lines[:1] + ["{not json"] + lines[1:], "line 2 is not JSON"),
     (lambda lines: lines[:1] + ['{"id": "s9", "metric": "x", "part": "y", "value": "NaN"}'], "line 2: expected"),

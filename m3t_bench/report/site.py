@@ -14,8 +14,8 @@ opens from disk and serves from any static host):
 Optional inputs beside a results file ``<results>/<dataset>/<system>.json``:
 
 - ``<system>.per-sample.jsonl``: the file ``m3t-bench score --per-sample`` writes. It must belong to the
-  results file: per (metric, part) as many values as the score's ``n`` and their mean equal to the score's
-  value (every per-sample metric here is aggregated by the mean), otherwise the build is refused.
+  results file (:func:`m3t_bench.results.check_per_sample`: per (metric, part) as many values as the score's
+  ``n``, aggregated by the metric's own aggregation to the score's value), otherwise the build is refused.
 - ``<system>.renders/``: image or video files (``.png .jpg .gif .webp .mp4 .webm``) shown on the system page.
 
 Output is all-or-nothing: the site is built in a temporary folder beside ``out`` and swapped in at the end;
@@ -26,7 +26,6 @@ a site written by this command (it holds the marker file :data:`SITE_MARKER`).
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import secrets
@@ -42,7 +41,7 @@ import m3t_bench
 from m3t_bench.errors import UserError
 from m3t_bench.report.tables import (DATASET_LABELS, JOINTS_ONLY_MARK, JOINTS_ONLY_NOTE, REPORTED_NOTE, TABLES, Column,
                                      Leaderboard, available_datasets, build_leaderboard, load_reported, results_files)
-from m3t_bench.results import read_results
+from m3t_bench.results import check_per_sample, read_per_sample, read_results
 
 SITE_MARKER = ".m3t-bench-site"
 PER_SAMPLE_SUFFIX = ".per-sample.jsonl"
@@ -50,78 +49,10 @@ RENDERS_SUFFIX = ".renders"
 RENDER_KINDS = {".png": "image", ".jpg": "image", ".jpeg": "image", ".gif": "image", ".webp": "image",
                 ".mp4": "video", ".webm": "video"}
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
-#: Relative tolerance of the check "mean of the per-sample values == the results file's value".
-MEAN_RTOL = 1e-9
-#: Longest accepted line of a per-sample file (bytes): bounds memory on a corrupt file.
-MAX_LINE = 4096
 
 
 
 # ------------------------------------------------------------------------------------------ inputs
-def read_per_sample(path: str | Path, expected: dict[tuple[str, str], int] | None = None
-                    ) -> dict[tuple[str, str], dict[str, float]]:
-    """Read a ``--per-sample`` JSONL file: ``{"id", "metric", "part", "value"}`` per line ->
-    ``{(metric, part): {sample_id: value}}``. :class:`UserError` names the line of the first problem. With
-    ``expected`` (``{(metric, part): n}``), reading stops at the first value of an unexpected metric or the
-    first value beyond ``n``, so memory stays bounded by the results file's sample counts."""
-    path = Path(path)
-    out: dict[tuple[str, str], dict[str, float]] = {}
-    expect = " written together with the results file" if expected is not None else ""
-    try:
-        with open(path, "rb") as fh:
-            for lineno, raw in enumerate(iter(lambda: fh.readline(MAX_LINE + 1), b""), start=1):
-                if len(raw) > MAX_LINE:
-                    raise UserError(f"line {lineno} is longer than {MAX_LINE} bytes; expected one short JSON "
-                                    f"object per line", file=path)
-                if not raw.strip():
-                    continue
-                try:
-                    row = json.loads(raw)
-                except (json.JSONDecodeError, UnicodeDecodeError):
-                    raise UserError(f"line {lineno} is not JSON; expected {{\"id\", \"metric\", \"part\", "
-                                    f"\"value\"}}", file=path) from None
-                ok = (isinstance(row, dict) and all(isinstance(row.get(k), str) for k in ("id", "metric", "part"))
-                      and isinstance(row.get("value"), (int, float)) and not isinstance(row.get("value"), bool)
-                      and math.isfinite(row["value"]))
-                if not ok:
-                    raise UserError(f"line {lineno}: expected string id, metric, part and a finite number value",
-                                    file=path)
-                key = (row["metric"], row["part"])
-                if expected is not None and key not in expected:
-                    raise UserError(f"line {lineno}: {key[0]} {key[1]} has per-sample values but no score in the "
-                                    f"results file; expected the --per-sample file{expect}", file=path)
-                values = out.setdefault(key, {})
-                if row["id"] in values:
-                    raise UserError(f"line {lineno}: sample {row['id']!r} appears twice for {key[0]} {key[1]}; "
-                                    f"expected once", file=path)
-                if expected is not None and len(values) >= expected[key]:
-                    raise UserError(f"line {lineno}: more than n={expected[key]} per-sample values for {key[0]} "
-                                    f"{key[1]}; expected the --per-sample file{expect}", file=path)
-                values[row["id"]] = float(row["value"])
-    except OSError as exc:
-        raise UserError(f"not readable ({type(exc).__name__}); expected the --per-sample JSONL of "
-                        f"m3t-bench score", file=path) from None
-    return out
-
-
-def check_per_sample(per_sample: dict[tuple[str, str], dict[str, float]], results: dict, path: Path) -> None:
-    """Refuse a per-sample file that does not belong to ``results`` (see the module docstring)."""
-    scores = {(s["metric"], s["part"]): s for s in results["scores"]}
-    for (metric, part), values in per_sample.items():
-        score = scores.get((metric, part))
-        if score is None:
-            raise UserError(f"{metric} {part} has per-sample values but no score in the results file; expected "
-                            f"the --per-sample file written together with it", file=path)
-        if len(values) != score["n"]:
-            raise UserError(f"{metric} {part}: {len(values)} per-sample values, the results file says n="
-                            f"{score['n']}; expected the --per-sample file written together with it", file=path)
-        mean = float(np.mean(np.fromiter(values.values(), dtype=np.float64)))
-        if not math.isclose(mean, score["value"], rel_tol=MEAN_RTOL, abs_tol=1e-12):
-            raise UserError(f"{metric} {part}: mean of the per-sample values {mean!r} differs from the results "
-                            f"file's value {score['value']!r}; expected the --per-sample file written together "
-                            f"with it", file=path)
-
-
 def render_files(folder: Path) -> list[Path]:
     """The render files of a ``<system>.renders`` folder (regular files with a known extension and a safe
     name), sorted by name."""
@@ -269,9 +200,10 @@ def _distribution(page: SystemPage) -> str | None:
 
 
 def _protocol_context() -> dict:
-    from m3t_bench.protocols import METRICS, PROTOCOLS
-    from m3t_bench.signature import KEY_ORDER
-    return {"metrics": list(METRICS.values()), "protocols": list(PROTOCOLS.values()), "signature_keys": KEY_ORDER}
+    from m3t_bench.protocols import METRICS, PROTOCOLS, RUN_KEYS
+    from m3t_bench.signature import SIGNATURE_KEYS
+    return {"metrics": list(METRICS.values()), "protocols": list(PROTOCOLS.values()), "run_keys": RUN_KEYS,
+            "signature_keys": SIGNATURE_KEYS}
 
 
 def _write(root: Path, rel: str, text: str) -> None:
@@ -357,5 +289,4 @@ def build_site(results_dir: str | Path, out: str | Path, *, reported_dir: str | 
     return out
 
 
-__all__ = ["MEAN_RTOL", "PER_SAMPLE_SUFFIX", "RENDERS_SUFFIX", "SITE_MARKER", "build_site", "check_per_sample",
-           "read_per_sample", "render_files"]
+__all__ = ["PER_SAMPLE_SUFFIX", "RENDERS_SUFFIX", "SITE_MARKER", "build_site", "render_files"]
