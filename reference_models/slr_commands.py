@@ -38,7 +38,7 @@ def cmd_train_slr(args) -> int:
 
     t0 = time.perf_counter()
     cfg = get_config(args.config).replace(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                                          val_fraction=args.val_fraction)
+                                          dropout=args.dropout, val_fraction=args.val_fraction)
     if args.no_crop:
         cfg = cfg.replace(window=WindowConfig(enabled=False))
     modalities = parse_modalities(args.modalities)
@@ -143,6 +143,7 @@ def register(train_sub, subparsers) -> None:
     p.add_argument("--epochs", type=int, help="override the config's epochs")
     p.add_argument("--batch-size", type=int, help="override the config's global batch size")
     p.add_argument("--lr", type=float, help="override the config's peak learning rate")
+    p.add_argument("--dropout", type=float, help="override the config's dropout")
     p.add_argument("--no-crop", action="store_true", help="keep whole clips (no active-window cropping)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train_slr)

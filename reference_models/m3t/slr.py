@@ -89,12 +89,19 @@ class SLRConfig:
         if self.epochs < 1 or self.batch_size < 1 or self.max_steps < 1 or not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"SLR config {self.name!r}: epochs, batch size and max_steps must be positive, "
                              f"label smoothing in [0, 1)")
-        if not 0.0 <= self.val_fraction < 1.0 or not 0.0 <= self.warmup_fraction < 1.0:
-            raise ValueError(f"SLR config {self.name!r}: val_fraction and warmup_fraction must lie in [0, 1)")
+        if not (0.0 <= self.val_fraction < 1.0 and 0.0 <= self.warmup_fraction < 1.0 and 0.0 <= self.dropout < 1.0):
+            raise ValueError(f"SLR config {self.name!r}: val_fraction, warmup_fraction and dropout must lie in [0, 1)")
+        if not (self.lr > 0 and 0 <= self.min_lr <= self.lr and self.head_hidden >= 0 and self.feature_cache_mb >= 0
+                and self.weight_decay >= 0):
+            raise ValueError(f"SLR config {self.name!r}: lr must be positive, min_lr in [0, lr], head_hidden, "
+                             f"feature_cache_mb and weight_decay non-negative")
 
     def replace(self, **changes) -> "SLRConfig":
-        """A copy with some fields changed (``None`` values are ignored)."""
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+        """A copy with some fields changed (``None`` values are ignored); :class:`UserError` when invalid."""
+        try:
+            return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+        except ValueError as exc:
+            raise UserError(str(exc), field="config") from None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

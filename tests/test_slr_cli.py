@@ -1,0 +1,115 @@
+"""``m3t-bench train slr`` / ``eval slr`` end to end on SynthSign tiny's isolated set, their errors on bad
+input, and two-process (DDP, gloo) training."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from m3t_bench.cli import main
+from reference_models.m3t.checkpoint import save_tokenizer
+from reference_models.m3t.config import TINY
+from reference_models.m3t.train import build_model
+
+DATASET = "synthsign-nmfs"
+
+
+@pytest.fixture(scope="module")
+def tokenizer_dir(tmp_path_factory):
+    """Untrained tiny tokenizers saved as a tokenizer directory: the plumbing needs no trained encoder."""
+    out = tmp_path_factory.mktemp("slr-cli-tok")
+    for seed, modality in enumerate(("body", "hand", "face")):
+        save_tokenizer(build_model(modality, TINY, "fsq", seed), out / modality)
+    return out
+
+
+def _train_args(synth_tiny, tokenizer_dir, standin_dir):
+    return ["train", "slr", "--data", str(synth_tiny / DATASET), "--tokenizer", str(tokenizer_dir), "--epochs", "2",
+            "--batch-size", "8", "--quiet", "--body-models", str(standin_dir)]
+
+
+@pytest.fixture(scope="module")
+def trained(synth_tiny, tokenizer_dir, standin_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("slr-cli") / "probe"
+    assert main([*_train_args(synth_tiny, tokenizer_dir, standin_dir), "--out", str(out)]) == 0
+    return out
+
+
+def test_train_writes_a_checkpoint_with_its_provenance(trained, tokenizer_dir):
+    meta = json.loads((trained / "config.json").read_text())
+    assert meta["format"] == "m3t-slr@1" and meta["modalities"] == ["body", "hand", "face"]
+    assert meta["streams"] == ["body", "lhand", "rhand", "face"] and meta["n_classes"] == 6
+    assert meta["body_model"] == "smplfx-standin@1" and len(meta["history"]) == 2
+    assert meta["validation"].startswith("held-out signers ")
+    assert set(meta["tokenizer"]["sha256"]) == {"body", "hand", "face"}
+    assert meta["config"]["window"]["enabled"] is True
+    assert (trained / "model.safetensors").is_file()
+
+
+def test_eval_prints_the_nmfs_protocol(trained, synth_tiny, standin_dir, capsys):
+    capsys.readouterr()
+    rc = main(["eval", "slr", "--ckpt", str(trained), "--data", str(synth_tiny / DATASET), "--split", "test",
+               "--body-models", str(standin_dir), "--bootstrap", "50"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    for subset in ("overall", "confusing", "normal"):
+        assert f"top1   {subset}" in out and f"top5   {subset}" in out
+
+
+def test_bad_inputs_exit_2_with_one_line(trained, synth_tiny, tokenizer_dir, standin_dir, tmp_path, capsys):
+    args = [*_train_args(synth_tiny, tokenizer_dir, standin_dir), "--out", str(tmp_path / "x")]
+    assert main([*args, "--modalities", "body,nose"]) == 2
+    assert "modalities" in capsys.readouterr().err
+    classes = tmp_path / "classes.tsv"
+    classes.write_text("class_id\tgloss\tgroup\tconfusing\n0\ta\t\t0\n1\tb\t\t0\n", encoding="utf-8")
+    assert main([*args, "--classes", str(classes)]) == 2
+    assert "label" in capsys.readouterr().err
+    assert main([*args, "--epochs", "0"]) == 2
+    # a tokenizer whose weights changed since training is refused
+    changed = tmp_path / "tok"
+    shutil.copytree(tokenizer_dir, changed)
+    save_tokenizer(build_model("face", TINY, "fsq", 99), changed / "face")
+    rc = main(["eval", "slr", "--ckpt", str(trained), "--data", str(synth_tiny / DATASET), "--tokenizer", str(changed),
+               "--body-models", str(standin_dir)])
+    assert rc == 2 and "face tokenizer weights differ" in capsys.readouterr().err
+    assert main(["eval", "slr", "--ckpt", str(tmp_path / "missing"), "--data", str(synth_tiny / DATASET),
+                 "--body-models", str(standin_dir)]) == 2
+    assert main(["eval"]) == 2
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_equal_one_process(synth_tiny, tokenizer_dir, standin_dir, tmp_path):
+    args = [*_train_args(synth_tiny, tokenizer_dir, standin_dir), "--dropout", "0"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    with socket.socket() as sock:  # a free port for the rendezvous
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
+           "-m", "m3t_bench.cli", *args, "--out", str(tmp_path / "ddp")]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert main([*args, "--out", str(tmp_path / "single")]) == 0
+    a, b = load_file(tmp_path / "single" / "model.safetensors"), load_file(tmp_path / "ddp" / "model.safetensors")
+    assert a.keys() == b.keys()
+    # attention in-projection biases are left out: the key part's gradient is zero in exact arithmetic
+    # (softmax ignores a constant shift), and Adam turns its rounding noise into full-size steps of either sign
+    for key in (k for k in a if not k.endswith("in_proj_bias")):
+        assert torch.allclose(a[key], b[key], atol=1e-5, rtol=1e-4), key
+    ha = json.loads((tmp_path / "single" / "config.json").read_text())["history"]
+    hb = json.loads((tmp_path / "ddp" / "config.json").read_text())["history"]
+    assert [h["val_top1"] for h in ha] == [h["val_top1"] for h in hb]
+    assert [h["val_loss"] for h in ha] == pytest.approx([h["val_loss"] for h in hb], rel=1e-5)
+    # training moved the weights: the comparison is not between two untouched initialisations
+    from reference_models.m3t.slr import TINY as TINY_SLR
+    from reference_models.m3t.slr_train import build_head
+    init = build_head(TINY_SLR.replace(dropout=0.0), ("body", "lhand", "rhand", "face"),
+                      {"body": 32, "hand": 32, "face": 32}, 6, seed=0).state_dict()
+    assert max(float((a[k] - init[k]).abs().max()) for k in init if k.endswith("weight")) > 1e-3
