@@ -50,8 +50,10 @@ def cmd_train_slr(args) -> int:
     encoders = FrozenEncoders(load_tokenizer_dir(args.tokenizer, tuple(sorted(set(m for m in modalities))),
                                                  device=device), streams)
     fps = train_split.spec.fps
-    if args.val_split:
-        val_split = open_split(args.data, args.val_split)
+    val_name = args.val_split or next((s for s in ("val", "dev") if (Path(args.data) / s / "manifest.jsonl").is_file()),
+                                      None)
+    if val_name:
+        val_split = open_split(args.data, val_name)
         train_set = ProbeDataset(LazySamples(train_split), labels, encoders, body_model, fps, cfg)
         val_set = ProbeDataset(LazySamples(val_split), split_labels(val_split, len(classes)), encoders, body_model,
                                val_split.spec.fps, cfg)
@@ -138,7 +140,8 @@ def register(train_sub, subparsers) -> None:
                    help="streams the probe sees: body,hand,face (default), body,hand (face-blind) or face")
     p.add_argument("--config", default="tiny", choices=("tiny", "full"), help="probe config (default tiny)")
     p.add_argument("--train-split", default="train")
-    p.add_argument("--val-split", help="validation split (default: hold out part of the training split)")
+    p.add_argument("--val-split", help="validation split (default: val/dev when the dataset has one, else a held-out "
+                                       "part of the training split: whole signers, see --val-fraction)")
     p.add_argument("--val-fraction", type=float, help="share of the training split held out (default: config's)")
     p.add_argument("--epochs", type=int, help="override the config's epochs")
     p.add_argument("--batch-size", type=int, help="override the config's global batch size")

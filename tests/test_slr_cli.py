@@ -4,11 +4,7 @@ input, and two-process (DDP, gloo) training."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -18,6 +14,7 @@ from m3t_bench.cli import main
 from reference_models.m3t.checkpoint import save_tokenizer
 from reference_models.m3t.config import TINY
 from reference_models.m3t.train import build_model
+from tests.torchrun import run_cli_distributed
 
 DATASET = "synthsign-nmfs"
 
@@ -88,13 +85,7 @@ def test_bad_inputs_exit_2_with_one_line(trained, synth_tiny, tokenizer_dir, sta
 @pytest.mark.slow
 def test_ddp_two_processes_equal_one_process(synth_tiny, tokenizer_dir, standin_dir, tmp_path):
     args = [*_train_args(synth_tiny, tokenizer_dir, standin_dir), "--dropout", "0"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    with socket.socket() as sock:  # a free port for the rendezvous
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
-           "-m", "m3t_bench.cli", *args, "--out", str(tmp_path / "ddp")]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    proc = run_cli_distributed([*args, "--out", str(tmp_path / "ddp")])
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert main([*args, "--out", str(tmp_path / "single")]) == 0
     a, b = load_file(tmp_path / "single" / "model.safetensors"), load_file(tmp_path / "ddp" / "model.safetensors")

@@ -32,7 +32,7 @@ from reference_models.m3t.checkpoint import CONFIG_FILE, read_json, write_json_a
 from reference_models.m3t.slr import SLRConfig, SLRHead
 from reference_models.m3t.slr_checkpoint import save_probe
 from reference_models.m3t.slr_data import ProbeDataset, collate
-from reference_models.m3t.train import init_distributed, learning_rate, resolve_device
+from reference_models.m3t.train import distributed_setup, learning_rate
 from reference_models.m3t.vae import parameter_count
 
 
@@ -82,11 +82,7 @@ def train_probe(cfg: SLRConfig, streams: tuple[str, ...], widths: dict[str, int]
     validation top-1 on ``val_set`` in ``out_dir`` (``config.json`` holds ``meta`` + the history).
     ``widths``: feature width per modality of the frozen encoders; ``cfg.batch_size`` is the global batch."""
     out_dir = Path(out_dir)
-    ddp = init_distributed(device)
-    dev = resolve_device(device, ddp)
-    if cfg.batch_size % ddp.world_size:
-        raise UserError(f"batch size {cfg.batch_size} is not divisible by the {ddp.world_size} processes",
-                        field="--batch-size")
+    ddp, dev = distributed_setup(device, cfg.batch_size)
     if len(train_set) == 0 or len(val_set) == 0:
         raise UserError(f"{len(train_set)} training and {len(val_set)} validation samples; both must be non-empty",
                         field="--data")
