@@ -47,8 +47,7 @@ def cmd_train_slr(args) -> int:
     train_split = open_split(args.data, args.train_split)
     labels = split_labels(train_split, len(classes))
     device, body_model = _device_and_body_model(args, train_split.body_model_id)
-    encoders = FrozenEncoders(load_tokenizer_dir(args.tokenizer, tuple(sorted(set(m for m in modalities))),
-                                                 device=device), streams)
+    encoders = FrozenEncoders(load_tokenizer_dir(args.tokenizer, modalities, device=device), streams)
     fps = train_split.spec.fps
     val_name = args.val_split or next((s for s in ("val", "dev") if (Path(args.data) / s / "manifest.jsonl").is_file()),
                                       None)
@@ -72,7 +71,8 @@ def cmd_train_slr(args) -> int:
     result = train_probe(cfg, streams, encoders.widths, train_set, val_set, len(classes), Path(args.out),
                          device=args.device, seed=args.seed, meta=meta, progress=not args.quiet)
     if result.best_epoch > 0:
-        print(f"SLR probe {','.join(modalities)} ({cfg.name}, {result.parameters:,} trainable parameters; frozen "
+        paper = " (paper, appendix D.3: 26M for W = 1024 and 1,067 classes)" if cfg.name == "full" else ""
+        print(f"SLR probe {','.join(modalities)} ({cfg.name}, {result.parameters:,} trainable parameters{paper}; frozen "
               f"encoders {sum(p.numel() for m in encoders.tokenizers.values() for p in m.encoder.parameters()):,}): "
               f"best validation top-1 {result.best_val_top1:.2f}% at epoch {result.best_epoch} ({validation}); "
               f"{result.steps} steps in {time.perf_counter() - t0:.1f} s; checkpoint {result.out_dir}")
@@ -97,9 +97,7 @@ def cmd_eval_slr(args) -> int:
                         field="--body-models")
     classes = classes_from_records(meta["classes"], file=Path(args.ckpt) / CONFIG_FILE)
     if args.classes is not None or (Path(args.data) / "classes.tsv").is_file():
-        given = find_class_list(args.data, args.classes)
-        if [(c.class_id, c.gloss, c.group, c.confusing) for c in given] != \
-                [(c.class_id, c.gloss, c.group, c.confusing) for c in classes]:
+        if find_class_list(args.data, args.classes) != classes:
             raise UserError("the class list differs from the one the probe was trained with", field="--classes")
     labels = split_labels(split, len(classes))
     encoders = FrozenEncoders(load_probe_tokenizers(meta, args.tokenizer, device=device), head.streams)
