@@ -171,6 +171,15 @@ register_protocol(Protocol(
           for part in ("body", "lhand", "rhand")),
 ))
 
+register_protocol(Protocol(
+    "slr@1",
+    "Isolated sign recognition (NMFs-CSL style): top-1 and top-5 accuracy in percent over all test samples, "
+    "on the samples of confusing classes (signs that differ only in non-manual features) and on the normal "
+    "ones.",
+    tuple(ProtocolItem(metric, part, None) for metric in ("top1", "top5") for part in ("overall", "confusing",
+                                                                                       "normal")),
+))
+
 METRICS: Mapping[str, MetricSpec] = MappingProxyType(_METRICS)
 PROTOCOLS: Mapping[str, Protocol] = MappingProxyType(_PROTOCOLS)
 _frozen = True

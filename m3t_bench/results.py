@@ -40,7 +40,8 @@ SCHEMA_VERSION = 1
 TIMESTAMP_FIELD = "created"
 #: Distributions whose versions are recorded in every results file.
 RECORDED_PACKAGES = ("numpy", "torch", "numba", "scipy", "sacrebleu", "rouge-score", "jieba", "smplx")
-SCORE_PARTS = ("body", "lhand", "rhand", "face", "text", "soke-body", "soke-lhand", "soke-rhand")
+SCORE_PARTS = ("body", "lhand", "rhand", "face", "text", "soke-body", "soke-lhand", "soke-rhand", "overall", "confusing",
+               "normal")
 
 _TOP_LEVEL: dict[str, type | tuple[type, ...]] = {
     "schema": str, "schema_version": int, TIMESTAMP_FIELD: str, "toolkit": dict, "system": dict,

@@ -45,7 +45,7 @@ def cmd_train_slr(args) -> int:
     streams = modality_streams(modalities)
     classes = find_class_list(args.data, args.classes)
     train_split = open_split(args.data, args.train_split)
-    labels = split_labels(train_split, len(classes))
+    labels = split_labels(train_split, classes)
     device, body_model = _device_and_body_model(args, train_split.body_model_id)
     encoders = FrozenEncoders(load_tokenizer_dir(args.tokenizer, modalities, device=device), streams)
     fps = train_split.spec.fps
@@ -54,7 +54,7 @@ def cmd_train_slr(args) -> int:
     if val_name:
         val_split = open_split(args.data, val_name)
         train_set = ProbeDataset(LazySamples(train_split), labels, encoders, body_model, fps, cfg)
-        val_set = ProbeDataset(LazySamples(val_split), split_labels(val_split, len(classes)), encoders, body_model,
+        val_set = ProbeDataset(LazySamples(val_split), split_labels(val_split, classes), encoders, body_model,
                                val_split.spec.fps, cfg)
         validation = f"split {val_split.split!r} ({len(val_split)} samples)"
         data_info = {"train": _split_info(train_split), "val": _split_info(val_split)}
@@ -81,11 +81,12 @@ def cmd_train_slr(args) -> int:
 
 def cmd_eval_slr(args) -> int:
     from m3t_bench.datasets import open_split
+    from m3t_bench.results import write_results
+    from reference_models.m3t.checkpoint import CONFIG_FILE
     from reference_models.m3t.slr_checkpoint import classes_from_records, load_probe, load_probe_tokenizers
     from reference_models.m3t.slr_data import FrozenEncoders, LazySamples, ProbeDataset, find_class_list, split_labels
-    from reference_models.m3t.slr_eval import confusing_mask, format_scores, recognition_scores
+    from reference_models.m3t.slr_eval import confusing_mask, format_scores, slr_results, slr_scores
     from reference_models.m3t.slr_train import predict
-    from reference_models.m3t.checkpoint import CONFIG_FILE
 
     t0 = time.perf_counter()
     split = open_split(args.data, args.split)
@@ -99,19 +100,19 @@ def cmd_eval_slr(args) -> int:
     if args.classes is not None or (Path(args.data) / "classes.tsv").is_file():
         if find_class_list(args.data, args.classes) != classes:
             raise UserError("the class list differs from the one the probe was trained with", field="--classes")
-    labels = split_labels(split, len(classes))
+    labels = split_labels(split, classes)
     encoders = FrozenEncoders(load_probe_tokenizers(meta, args.tokenizer, device=device), head.streams)
     dataset = ProbeDataset(LazySamples(split), labels, encoders, body_model, split.spec.fps, head.cfg)
     logits, labels = predict(head, dataset, batch_size=head.cfg.batch_size)
-    scores = recognition_scores(logits, labels, confusing_mask(labels, classes), seed=args.seed,
-                                n_resamples=args.bootstrap)
+    scores, skipped = slr_scores(logits, labels, confusing_mask(labels, classes), dataset_id=split.spec.id,
+                                 seed=args.seed, n_resamples=args.bootstrap)
     print(f"SLR probe {','.join(meta['modalities'])} on {split.spec.id} {split.split} ({len(split)} samples, "
-          f"{time.perf_counter() - t0:.1f} s)")
+          f"{time.perf_counter() - t0:.1f} s), protocol slr@1")
     print(format_scores(scores))
     if args.json is not None:
-        from reference_models.m3t.slr_results import write_slr_results
-        write_slr_results(args.json, scores, meta=meta, split=split, ckpt=Path(args.ckpt), system=args.system,
-                          seed=args.seed, n_resamples=args.bootstrap)
+        write_results(args.json, slr_results(scores, skipped, logits=logits, meta=meta, split=split,
+                                             ckpt=Path(args.ckpt), system=args.system, seed=args.seed,
+                                             n_resamples=args.bootstrap))
         print(f"wrote {args.json}")
     return 0
 

@@ -16,7 +16,7 @@ INTERFACE_IDS = {"dtw-jpe", "dtw-pa-jpe", "dtw-vpe", "pa-jpe", "pa-vpe", "bleu4"
 
 def test_registry_holds_the_interface_ids():
     assert set(METRICS) == INTERFACE_IDS
-    assert set(PROTOCOLS) == {"m3t@1", "soke@1"}
+    assert set(PROTOCOLS) == {"m3t@1", "soke@1", "slr@1"}
 
 
 def test_registry_is_frozen_after_import():

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
+
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -51,14 +53,35 @@ def test_train_writes_a_checkpoint_with_its_provenance(trained, tokenizer_dir):
     assert (trained / "model.safetensors").is_file()
 
 
-def test_eval_prints_the_nmfs_protocol(trained, synth_tiny, standin_dir, capsys):
+def test_eval_writes_slr_results_that_table_4_shows_beside_the_papers_rows(trained, synth_tiny, standin_dir, tmp_path,
+                                                                           capsys):
+    from pathlib import Path
+    from m3t_bench.results import read_results
+    results = tmp_path / "results" / DATASET / "probe.json"
     capsys.readouterr()
     rc = main(["eval", "slr", "--ckpt", str(trained), "--data", str(synth_tiny / DATASET), "--split", "test",
-               "--body-models", str(standin_dir), "--bootstrap", "50"])
+               "--body-models", str(standin_dir), "--bootstrap", "50", "--json", str(results)])
     assert rc == 0
     out = capsys.readouterr().out
-    for subset in ("overall", "confusing", "normal"):
-        assert f"top1   {subset}" in out and f"top5   {subset}" in out
+    for part in ("overall", "confusing", "normal"):
+        assert f"top1   {part}" in out and f"top5   {part}" in out
+    data = read_results(results)
+    assert data["protocol"] == "slr@1" and data["dataset"]["name"] == DATASET and data["dataset"]["n_samples"] == 6
+    assert {(s["metric"], s["part"]) for s in data["scores"]} == {(m, p) for m in ("top1", "top5")
+                                                                  for p in ("overall", "confusing", "normal")}
+    assert data["system"]["system"].startswith("SLR probe body+hand+face (face-aware; tiny")
+    reported = Path(__file__).parents[1] / "leaderboards" / "reported"
+    assert main(["table", "--table", "4", "--results-dir", str(tmp_path / "results"), "--reported-dir",
+                 str(reported)]) == 0
+    table = capsys.readouterr().out
+    scored, published = table.split("Reported in publications")
+    assert "| SLR probe body+hand+face" in scored and "synthsign-nmfs T-1 Conf." in scored
+    assert "M3T (pose) |" in published and "NMFs-CSL T-1 Conf." in published
+    # the paper's row in its own NMFs-CSL columns, nothing in ours
+    assert "| M3T (pose) | 74.10 | 95.10 | 58.30 | 93.00 | 93.50 | 97.60 | – | – | – | – | – | – |" in published
+    assert "`top1@1|part:confusing|boot:50-s0|ds:synthsign-nmfs@1|proto:slr@1|" in table
+    # the production table lists continuous-signing datasets only
+    assert main(["table", "--table", "1", "--results-dir", str(tmp_path / "results"), "--no-reported"]) == 2
 
 
 def test_bad_inputs_exit_2_with_one_line(trained, synth_tiny, tokenizer_dir, standin_dir, tmp_path, capsys):
@@ -80,6 +103,33 @@ def test_bad_inputs_exit_2_with_one_line(trained, synth_tiny, tokenizer_dir, sta
     assert main(["eval", "slr", "--ckpt", str(tmp_path / "missing"), "--data", str(synth_tiny / DATASET),
                  "--body-models", str(standin_dir)]) == 2
     assert main(["eval"]) == 2
+
+
+def test_converted_nmfs_csl_pseudo_gt_with_a_user_class_list(synth_tiny, tokenizer_dir, standin_dir, tmp_path, capsys):
+    # NMFs-CSL pseudo-GT arrives as per-sample arrays plus a table with the gloss; labels come from the class list
+    from m3t_bench.datasets import open_split
+    from m3t_bench.datasets.convert import convert_folder
+    source = synth_tiny / DATASET
+    for split in ("train", "test"):
+        sp = open_split(source, split)
+        raw = tmp_path / "raw" / split
+        raw.mkdir(parents=True)
+        rows = ["id\ttext\tgloss\tsigner"]
+        for entry in sp.entries:
+            np.save(raw / f"{entry['id']}.npy", sp.load(entry["id"]).features())
+            rows.append(f"{entry['id']}\t{entry['text']}\t{entry['gloss']}\t{entry['signer']}")
+        (tmp_path / f"{split}.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+        convert_folder(raw, tmp_path / "data", source="flat360", name="nmfs-csl", split=split,
+                       texts=tmp_path / f"{split}.tsv")
+    assert "label" not in open_split(tmp_path / "data" / "nmfs-csl", "test").entries[0]
+    classes = tmp_path / "user-classes.tsv"
+    shutil.copy(source / "classes.tsv", classes)
+    data = ["--data", str(tmp_path / "data" / "nmfs-csl"), "--classes", str(classes), "--body-models", str(standin_dir)]
+    assert main(["train", "slr", *data, "--tokenizer", str(tokenizer_dir), "--out", str(tmp_path / "probe"),
+                 "--epochs", "1", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["eval", "slr", *data, "--ckpt", str(tmp_path / "probe"), "--bootstrap", "20"]) == 0
+    assert "nmfs-csl@1 test (6 samples" in capsys.readouterr().out
 
 
 @pytest.mark.slow

@@ -17,7 +17,7 @@ from reference_models.m3t.config import TINY as TINY_TOKENIZER
 from reference_models.m3t.slr import (STREAM_ORDER, TINY, SLRHead, modality_streams, parse_modalities)
 from reference_models.m3t.slr_checkpoint import load_probe
 from reference_models.m3t.slr_data import FrozenEncoders, ProbeDataset, collate, holdout_split
-from reference_models.m3t.slr_eval import confusing_mask, recognition_scores
+from reference_models.m3t.slr_eval import confusing_mask, score_value, slr_scores
 from reference_models.m3t.slr_train import predict, train_probe
 from reference_models.m3t.train import train_tokenizer
 
@@ -91,15 +91,11 @@ def probes(mini_nmfs, tokenizers, smplfx, tmp_path_factory):
                              seed=0, meta={"widths": encoders.widths}, progress=False)
         head, _ = load_probe(ckpt)
         logits, labels = predict(head, test_set)
-        scores = recognition_scores(logits, labels, confusing_mask(labels, mini_nmfs["classes"]), seed=0,
-                                    n_resamples=200)
+        scores, _ = slr_scores(logits, labels, confusing_mask(labels, mini_nmfs["classes"]),
+                               dataset_id="slr-test@1", seed=0, n_resamples=200)
         out[name] = {"scores": scores, "ckpt": ckpt, "result": result, "logits": logits, "encoders": encoders,
                      "before": before, "test_set": test_set}
     return out
-
-
-def _value(scores, metric, subset):
-    return scores[(metric, subset)]["value"]
 
 
 # --------------------------------------------------------------------------------------------- the claim
@@ -124,23 +120,23 @@ def test_premise_confusing_group_members_differ_only_in_the_face(mini_nmfs, smpl
 
 def test_face_aware_probe_beats_face_blind_on_confusing_signs(probes):
     aware, blind = probes["face-aware"]["scores"], probes["face-blind"]["scores"]
-    n_conf = aware[("top1", "confusing")]["n"]
+    n_conf = next(s["n"] for s in aware if (s["metric"], s["part"]) == ("top1", "confusing"))
     assert n_conf == 2 * GROUPS * TEST_SIGNERS * REPETITIONS
     # the face-blind probe sees identical inputs for the two members of a pair: at most one of them can be
     # right, so its confusing top-1 cannot exceed 1/2; trained on the manual part it lands on about 1/2
-    assert 35.0 <= _value(blind, "top1", "confusing") <= 50.0 + 1e-9, blind
+    assert 35.0 <= score_value(blind, "top1", "confusing") <= 50.0 + 1e-9, blind
     # 48 confusing test samples: a real margin, far outside the face-blind probe's ceiling
-    assert _value(aware, "top1", "confusing") >= 80.0, aware
-    assert _value(aware, "top1", "confusing") >= _value(blind, "top1", "confusing") + 25.0
+    assert score_value(aware, "top1", "confusing") >= 80.0, aware
+    assert score_value(aware, "top1", "confusing") >= score_value(blind, "top1", "confusing") + 25.0
     # top-5 covers the pair: both probes rank both members high
-    assert _value(blind, "top5", "confusing") >= 90.0
+    assert score_value(blind, "top5", "confusing") >= 90.0
 
 
 def test_both_probes_far_above_chance_on_normal_signs(probes, mini_nmfs):
     chance = 100.0 / len(mini_nmfs["classes"])
     for name in ("face-aware", "face-blind"):
         scores = probes[name]["scores"]
-        assert _value(scores, "top1", "normal") >= 60.0 > 5 * chance, (name, scores)
+        assert score_value(scores, "top1", "normal") >= 60.0 > 5 * chance, (name, scores)
 
 
 def test_face_blind_predictions_of_a_pair_are_identical(probes, mini_nmfs):

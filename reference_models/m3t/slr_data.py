@@ -1,8 +1,9 @@
 """What the SLR probe trains and is evaluated on: labelled isolated signs, the class list, the held-out
 validation part of a training split, and the frozen encoders' features of each cropped clip.
 
-Labels come from the manifest's ``label`` field (an integer class id); which classes are *confusing* comes
-from the class list (:mod:`m3t_bench.datasets.nmfs`: SynthSign writes ``<dataset>/classes.tsv``, NMFs-CSL
+Labels come from the manifest's ``label`` field (an integer class id) or, where a row has none (e.g. NMFs-CSL
+pseudo-GT converted with a gloss column), from its ``gloss`` looked up in the class list; which classes are
+*confusing* comes from the class list (:mod:`m3t_bench.datasets.nmfs`: SynthSign writes ``<dataset>/classes.tsv``, NMFs-CSL
 users supply theirs).
 """
 
@@ -40,14 +41,18 @@ def find_class_list(data: str | Path, classes: str | Path | None = None) -> list
     return load_class_list(path)
 
 
-def split_labels(split, n_classes: int) -> np.ndarray:
-    """The ``label`` of every manifest row of an opened split ``(N,)`` int64, each in ``0..n_classes-1``."""
+def split_labels(split, classes: list[NmfsClass]) -> np.ndarray:
+    """The class of every manifest row of an opened split ``(N,)`` int64: its ``label`` field (SynthSign) or,
+    for rows without one (converted pseudo-GT), the class whose gloss is the row's ``gloss``."""
+    by_gloss = {c.gloss: c.class_id for c in classes}
     labels = []
     for row in split.entries:
         label = row.get("label")
-        if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < n_classes:
-            raise UserError(f"label {label!r} of sample {row['id']!r}; expected an integer class id in "
-                            f"0..{n_classes - 1} (the class list has {n_classes} classes)",
+        if label is None and row.get("gloss") in by_gloss:
+            label = by_gloss[row["gloss"]]
+        if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < len(classes):
+            raise UserError(f"sample {row['id']!r} has label {label!r} and gloss {row.get('gloss')!r}; expected an "
+                            f"integer class id in 0..{len(classes) - 1} or a gloss of the class list",
                             file=split.root / "manifest.jsonl", field="label")
         labels.append(label)
     return np.asarray(labels, dtype=np.int64)

@@ -1,19 +1,31 @@
-"""Recognition figures of a probe's predictions (the NMFs-CSL protocol): top-1 / top-5 accuracy (%) overall,
-on the confusing and on the normal classes, each with a percentile-bootstrap 95% interval over its samples.
+"""Recognition figures of a probe's predictions under the ``slr@1`` protocol (NMFs-CSL style), and the
+results file ``m3t-bench table --table 4`` reads.
 
-The accuracy itself is :func:`m3t_bench.metrics.recognition_accuracy`; the intervals resample the
-per-sample correctness (0 or 100) of each subset with :func:`m3t_bench.metrics.bootstrap_ci`.
+Every item of the protocol is top-1 or top-5 accuracy (%) on one part: ``overall`` (all samples),
+``confusing`` (samples of confusing classes) or ``normal``. Per sample the value is 100 when the true class
+is among the ``k`` highest scores, else 0 (:func:`m3t_bench.metrics.topk_correct`); the number is their mean
+over the part's samples, with a percentile-bootstrap 95% interval (:func:`m3t_bench.metrics.bootstrap_ci`,
+resampling those samples with the given seed), and carries the protocol's signature
+(``top1@1|part:confusing|boot:1000-s0|ds:synthsign-nmfs@1|proto:slr@1|v:...``).
 """
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import numpy as np
 
 from m3t_bench.datasets.nmfs import NmfsClass
-from m3t_bench.metrics import bootstrap_ci, recognition_accuracy, topk_correct
+from m3t_bench.fileio import sha256_file
+from m3t_bench.metrics import bootstrap_ci, topk_correct
+from m3t_bench.protocols import get_metric, get_protocol
+from m3t_bench.results import SCHEMA, SCHEMA_VERSION, TIMESTAMP_FIELD, package_versions, toolkit_info, utc_timestamp
 
+PROTOCOL = "slr@1"
+PREDICTIONS_KIND = "slr-class-scores"
 SUBSETS = ("overall", "confusing", "normal")
-KS = (1, 5)
+TOPK = {"top1": 1, "top5": 5}
 
 
 def confusing_mask(labels: np.ndarray, classes: list[NmfsClass]) -> np.ndarray:
@@ -22,32 +34,77 @@ def confusing_mask(labels: np.ndarray, classes: list[NmfsClass]) -> np.ndarray:
     return flags[np.asarray(labels, dtype=np.int64)]
 
 
-def recognition_scores(logits: np.ndarray, labels: np.ndarray, confusing: np.ndarray, *, seed: int = 0,
-                       n_resamples: int = 1000) -> dict[tuple[str, str], dict]:
-    """``{(metric, subset): {"value", "ci95", "n"}}`` for metric ``top1``/``top5`` and subset
-    ``overall``/``confusing``/``normal`` (a subset without samples is left out). ``logits (N, C)``,
-    ``labels (N,)``, ``confusing (N,)`` bool; values in percent (0-100)."""
-    accuracy = recognition_accuracy(logits, labels, confusing)
-    masks = {"overall": np.ones(len(labels), dtype=bool), "confusing": confusing, "normal": ~confusing}
-    out = {}
-    for k in KS:
-        correct = topk_correct(logits, labels, k).astype(np.float64) * 100.0
-        for subset, mask in masks.items():
-            if not mask.any():
-                continue
-            key = f"top{k}" + ("" if subset == "overall" else f"_{subset}")
-            low, high = bootstrap_ci(correct[mask], seed=seed, n_resamples=n_resamples)
-            out[(f"top{k}", subset)] = {"value": accuracy[key], "ci95": [low, high], "n": int(mask.sum())}
-    return out
+def slr_scores(logits: np.ndarray, labels: np.ndarray, confusing: np.ndarray, *, dataset_id: str, seed: int = 0,
+               n_resamples: int = 1000) -> tuple[list[dict], list[dict]]:
+    """``(scores, skipped)``: the results entries of ``slr@1`` (metric, part, value in %, ci95, n, unit,
+    higher_is_better, signature) for class scores ``logits (N, C)``, true classes ``labels (N,)`` and
+    ``confusing (N,)`` bool; a part without samples is skipped with the reason."""
+    confusing = np.asarray(confusing, dtype=bool)
+    masks = {"overall": np.ones_like(confusing), "confusing": confusing, "normal": ~confusing}
+    protocol = get_protocol(PROTOCOL)
+    extra = {"boot": f"{n_resamples}-s{seed}"}
+    scores, skipped = [], []
+    for item in protocol.items:
+        mask = masks[item.part]
+        if not mask.any():
+            skipped.append({"metric": item.metric, "part": item.part, "reason": "no test sample of this subset"})
+            continue
+        spec = get_metric(item.metric)
+        values = topk_correct(logits[mask], labels[mask], TOPK[item.metric]).astype(np.float64) * 100.0
+        low, high = bootstrap_ci(values, seed=seed, n_resamples=n_resamples)
+        signature = protocol.signature_for(item, body_model_id=None, dataset_id=dataset_id, extra=extra)
+        scores.append({"metric": item.metric, "part": item.part, "value": float(values.mean()), "unit": spec.unit,
+                       "ci95": [low, high], "n": int(mask.sum()), "higher_is_better": spec.higher_is_better,
+                       "signature": str(signature)})
+    return scores, skipped
 
 
-def format_scores(scores: dict[tuple[str, str], dict]) -> str:
-    """A small plain-text table: one line per (metric, subset) with the value and its 95% interval."""
-    lines = [f"{'metric':<6} {'subset':<10} {'value':>7}  95% CI            n"]
-    for subset in SUBSETS:
-        for k in KS:
-            s = scores.get((f"top{k}", subset))
-            if s is not None:
-                lines.append(f"top{k:<3} {subset:<10} {s['value']:7.2f}  [{s['ci95'][0]:6.2f}, {s['ci95'][1]:6.2f}]"
-                             f"  {s['n']:>4}")
-    return "\n".join(lines)
+def score_value(scores: list[dict], metric: str, part: str) -> float:
+    """The value of ``metric`` on ``part`` in a list of results entries (KeyError when absent)."""
+    for s in scores:
+        if (s["metric"], s["part"]) == (metric, part):
+            return s["value"]
+    raise KeyError((metric, part))
+
+
+def format_scores(scores: list[dict]) -> str:
+    """A small plain-text table: one line per number with its 95% interval and n, then the signatures."""
+    lines = [f"{'metric':<6} {'part':<10} {'value':>7}  95% CI              n"]
+    lines += [f"{s['metric']:<6} {s['part']:<10} {s['value']:7.2f}  [{s['ci95'][0]:6.2f}, {s['ci95'][1]:6.2f}]  "
+              f"{s['n']:>5}" for s in scores]
+    return "\n".join(lines + [f"{s['metric']}/{s['part']}: {s['signature']}" for s in scores])
+
+
+def probe_role(modalities: list[str]) -> str:
+    """``face-aware`` (face with body and/or hands), ``face-blind`` (no face) or ``face-only``."""
+    if "face" not in modalities:
+        return "face-blind"
+    return "face-only" if list(modalities) == ["face"] else "face-aware"
+
+
+def default_system_name(meta: dict) -> str:
+    """``SLR probe body+hand+face (face-aware; tiny, tokenizer tok-csl-tiny)`` from a probe's ``config.json``."""
+    tokenizer = Path(meta["tokenizer"]["dir"]).name
+    return (f"SLR probe {'+'.join(meta['modalities'])} ({probe_role(meta['modalities'])}; {meta['config']['name']}, "
+            f"tokenizer {tokenizer})")
+
+
+def slr_results(scores: list[dict], skipped: list[dict], *, logits: np.ndarray, meta: dict, split, ckpt: Path,
+                system: str | None, seed: int, n_resamples: int) -> dict:
+    """A results object (:mod:`m3t_bench.results` schema, protocol ``slr@1``) for a probe's predictions on an
+    opened ``split``. ``predictions.sha256`` hashes the float32 class scores; the system records the probe
+    checkpoint's weights hash, modalities, config, tokenizer hashes and how its validation part was drawn."""
+    logits32 = np.ascontiguousarray(np.asarray(logits, dtype=np.float32))
+    probe = {"checkpoint_sha256": sha256_file(Path(ckpt) / "model.safetensors"), "modalities": meta["modalities"],
+             "config": meta["config"]["name"], "tokenizer_sha256": meta["tokenizer"]["sha256"],
+             "validation": meta.get("validation"), "best_epoch": meta.get("best", {}).get("epoch"), "seed": meta.get("seed")}
+    return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, TIMESTAMP_FIELD: utc_timestamp(),
+            "toolkit": toolkit_info(), "system": {"system": system or default_system_name(meta), "probe": probe},
+            "protocol": PROTOCOL,
+            "dataset": {"name": split.spec.name, "version": split.spec.version, "split": split.split,
+                        "manifest_sha256": split.manifest_sha256, "n_samples": len(split)},
+            "body_model": {"model_id": meta["body_model"]},
+            "predictions": {"sha256": hashlib.sha256(logits32.tobytes()).hexdigest(), "n_files": int(len(logits32)),
+                            "kind": PREDICTIONS_KIND},
+            "bootstrap": {"seed": seed, "n_resamples": n_resamples}, "scores": scores, "skipped": skipped,
+            "packages": package_versions()}
