@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from m3t_bench.errors import UserError
+from reference_models.m3t.config import config_from_dict
 from reference_models.m3t.slr_window import WindowConfig
 
 #: Streams in interleaving order, and the tokenizer modality that encodes each.
@@ -109,15 +110,8 @@ class SLRConfig:
     @classmethod
     def from_dict(cls, data: dict, *, file=None) -> "SLRConfig":
         """Inverse of :meth:`to_dict`; unknown or missing fields are a :class:`UserError`."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise UserError(f"unknown SLR config field(s) {unknown}", file=file, field="config")
-        try:
-            window = WindowConfig(**data.get("window", {}))
-            return cls(**{**data, "window": window})
-        except (TypeError, ValueError) as exc:
-            raise UserError(f"invalid SLR config ({exc})", file=file, field="config") from None
+        return config_from_dict(cls, data, what="SLR config", file=file,
+                                build=lambda d: cls(**{**d, "window": WindowConfig(**d.get("window", {}))}))
 
 
 #: Paper appendix D.3: d 1024, 3 layers, 4 heads, Adam with cosine annealing, 100 epochs, batch 64,
