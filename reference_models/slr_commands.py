@@ -72,8 +72,8 @@ def cmd_train_slr(args) -> int:
                          device=args.device, seed=args.seed, meta=meta, progress=not args.quiet)
     if result.best_epoch > 0:
         paper = " (paper, appendix D.3: 26M for W = 1024 and 1,067 classes)" if cfg.name == "full" else ""
-        print(f"SLR probe {','.join(modalities)} ({cfg.name}, {result.parameters:,} trainable parameters{paper}; frozen "
-              f"encoders {sum(p.numel() for m in encoders.tokenizers.values() for p in m.encoder.parameters()):,}): "
+        print(f"SLR probe {','.join(modalities)} ({cfg.name}, {result.parameters:,} trainable parameters{paper}; "
+              f"frozen encoders {sum(p.numel() for m in encoders.tokenizers.values() for p in m.encoder.parameters()):,}): "
               f"best validation top-1 {result.best_val_top1:.2f}% at epoch {result.best_epoch} ({validation}); "
               f"{result.steps} steps in {time.perf_counter() - t0:.1f} s; checkpoint {result.out_dir}")
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 
@@ -55,7 +56,6 @@ def test_train_writes_a_checkpoint_with_its_provenance(trained, tokenizer_dir):
 
 def test_eval_writes_slr_results_that_table_4_shows_beside_the_papers_rows(trained, synth_tiny, standin_dir, tmp_path,
                                                                            capsys):
-    from pathlib import Path
     from m3t_bench.results import read_results
     results = tmp_path / "results" / DATASET / "probe.json"
     capsys.readouterr()

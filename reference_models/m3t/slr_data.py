@@ -3,8 +3,8 @@ validation part of a training split, and the frozen encoders' features of each c
 
 Labels come from the manifest's ``label`` field (an integer class id) or, where a row has none (e.g. NMFs-CSL
 pseudo-GT converted with a gloss column), from its ``gloss`` looked up in the class list; which classes are
-*confusing* comes from the class list (:mod:`m3t_bench.datasets.nmfs`: SynthSign writes ``<dataset>/classes.tsv``, NMFs-CSL
-users supply theirs).
+*confusing* comes from the class list (:mod:`m3t_bench.datasets.nmfs`: SynthSign writes
+``<dataset>/classes.tsv``, NMFs-CSL users supply theirs).
 """
 
 from __future__ import annotations
@@ -108,7 +108,8 @@ def holdout_split(signers: Sequence[str], labels: np.ndarray, fraction: float, s
             held.append(name)
             count += sum(s == name for s in signers)
         mask = np.isin(np.asarray(signers), held)
-        description = f"held-out signers {', '.join(sorted(held))} ({int(mask.sum())} of {n} training samples, seed {seed})"
+        description = (f"held-out signers {', '.join(sorted(held))} ({int(mask.sum())} of {n} training samples, "
+                       f"seed {seed})")
     else:
         mask = np.zeros(n, dtype=bool)
         for c in np.unique(labels):

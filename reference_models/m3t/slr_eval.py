@@ -97,7 +97,8 @@ def slr_results(scores: list[dict], skipped: list[dict], *, logits: np.ndarray, 
     logits32 = np.ascontiguousarray(np.asarray(logits, dtype=np.float32))
     probe = {"checkpoint_sha256": sha256_file(Path(ckpt) / "model.safetensors"), "modalities": meta["modalities"],
              "config": meta["config"]["name"], "tokenizer_sha256": meta["tokenizer"]["sha256"],
-             "validation": meta.get("validation"), "best_epoch": meta.get("best", {}).get("epoch"), "seed": meta.get("seed")}
+             "validation": meta.get("validation"), "best_epoch": meta.get("best", {}).get("epoch"),
+             "seed": meta.get("seed")}
     return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, TIMESTAMP_FIELD: utc_timestamp(),
             "toolkit": toolkit_info(), "system": {"system": system or default_system_name(meta), "probe": probe},
             "protocol": PROTOCOL,
