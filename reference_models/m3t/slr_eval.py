@@ -2,10 +2,10 @@
 results file ``m3t-bench table --table 4`` reads.
 
 Every item of the protocol is top-1 or top-5 accuracy (%) on one part: ``overall`` (all samples),
-``confusing`` (samples of confusing classes) or ``normal``. Per sample the value is 100 when the true class
-is among the ``k`` highest scores, else 0 (:func:`m3t_bench.metrics.topk_correct`); the number is their mean
-over the part's samples, with a percentile-bootstrap 95% interval (:func:`m3t_bench.metrics.bootstrap_ci`,
-resampling those samples with the given seed), and carries the protocol's signature
+``confusing`` (samples of confusing classes) or ``normal``. The numbers go the toolkit's way
+(:mod:`m3t_bench.scoring.items`): the metric spec's per-sample values (100 when the true class is among the
+``k`` highest scores, else 0) on the part's samples, the spec's aggregation (their mean), a percentile-
+bootstrap 95% interval over those samples, and the protocol's signature
 (``top1@1|part:confusing|boot:1000-s0|ds:synthsign-nmfs@1|proto:slr@1|v:...``).
 """
 
@@ -18,14 +18,12 @@ import numpy as np
 
 from m3t_bench.datasets.nmfs import NmfsClass
 from m3t_bench.fileio import sha256_file
-from m3t_bench.metrics import bootstrap_ci, topk_correct
-from m3t_bench.protocols import get_metric, get_protocol
-from m3t_bench.results import SCHEMA, SCHEMA_VERSION, TIMESTAMP_FIELD, package_versions, toolkit_info, utc_timestamp
+from m3t_bench.protocols import get_protocol
+from m3t_bench.results import build_results
+from m3t_bench.scoring.items import protocol_items, summarise
 
 PROTOCOL = "slr@1"
 PREDICTIONS_KIND = "slr-class-scores"
-SUBSETS = ("overall", "confusing", "normal")
-TOPK = {"top1": 1, "top5": 5}
 
 
 def confusing_mask(labels: np.ndarray, classes: list[NmfsClass]) -> np.ndarray:
@@ -41,21 +39,15 @@ def slr_scores(logits: np.ndarray, labels: np.ndarray, confusing: np.ndarray, *,
     ``confusing (N,)`` bool; a part without samples is skipped with the reason."""
     confusing = np.asarray(confusing, dtype=bool)
     masks = {"overall": np.ones_like(confusing), "confusing": confusing, "normal": ~confusing}
-    protocol = get_protocol(PROTOCOL)
-    extra = {"boot": f"{n_resamples}-s{seed}"}
     scores, skipped = [], []
-    for item in protocol.items:
+    for item in protocol_items(get_protocol(PROTOCOL), model_id=None, dataset_id=dataset_id, seed=seed,
+                               n_resamples=n_resamples):
         mask = masks[item.part]
         if not mask.any():
             skipped.append({"metric": item.metric, "part": item.part, "reason": "no test sample of this subset"})
             continue
-        spec = get_metric(item.metric)
-        values = topk_correct(logits[mask], labels[mask], TOPK[item.metric]).astype(np.float64) * 100.0
-        low, high = bootstrap_ci(values, seed=seed, n_resamples=n_resamples)
-        signature = protocol.signature_for(item, body_model_id=None, dataset_id=dataset_id, extra=extra)
-        scores.append({"metric": item.metric, "part": item.part, "value": float(values.mean()), "unit": spec.unit,
-                       "ci95": [low, high], "n": int(mask.sum()), "higher_is_better": spec.higher_is_better,
-                       "signature": str(signature)})
+        values = item.per_sample(logits[mask], labels[mask])
+        scores.append(summarise(item, values, seed=seed, n_resamples=n_resamples))
     return scores, skipped
 
 
@@ -99,13 +91,10 @@ def slr_results(scores: list[dict], skipped: list[dict], *, logits: np.ndarray, 
              "config": meta["config"]["name"], "tokenizer_sha256": meta["tokenizer"]["sha256"],
              "validation": meta.get("validation"), "best_epoch": meta.get("best", {}).get("epoch"),
              "seed": meta.get("seed")}
-    return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, TIMESTAMP_FIELD: utc_timestamp(),
-            "toolkit": toolkit_info(), "system": {"system": system or default_system_name(meta), "probe": probe},
-            "protocol": PROTOCOL,
-            "dataset": {"name": split.spec.name, "version": split.spec.version, "split": split.split,
-                        "manifest_sha256": split.manifest_sha256, "n_samples": len(split)},
-            "body_model": {"model_id": meta["body_model"]},
-            "predictions": {"sha256": hashlib.sha256(logits32.tobytes()).hexdigest(), "n_files": int(len(logits32)),
-                            "kind": PREDICTIONS_KIND},
-            "bootstrap": {"seed": seed, "n_resamples": n_resamples}, "scores": scores, "skipped": skipped,
-            "packages": package_versions()}
+    return build_results(system={"system": system or default_system_name(meta), "probe": probe}, protocol=PROTOCOL,
+                         dataset={"name": split.spec.name, "version": split.spec.version, "split": split.split,
+                                  "manifest_sha256": split.manifest_sha256, "n_samples": len(split)},
+                         body_model_id=meta["body_model"],
+                         predictions={"sha256": hashlib.sha256(logits32.tobytes()).hexdigest(),
+                                      "n_files": int(len(logits32)), "kind": PREDICTIONS_KIND},
+                         bootstrap={"seed": seed, "n_resamples": n_resamples}, scores=scores, skipped=skipped)
