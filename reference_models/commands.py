@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from m3t_bench.errors import UserError
+from reference_models.slr_commands import register as register_slr
 
 MODALITY_CHOICES = ("body", "hand", "face")
 
@@ -160,6 +161,8 @@ def register(subparsers) -> None:
     p.add_argument("--work", help="keep the trained checkpoints here (default: a temporary folder)")
     _add_training_options(p)
     p.set_defaults(func=cmd_ablate_tokenizer)
+
+    register_slr(train_sub, subparsers)
 
     for parent in (train, ablate):
         parent.set_defaults(func=lambda args, parser=parent: _missing_subcommand(parser))

@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import socket
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -19,6 +15,7 @@ from m3t_bench.cli import main
 from m3t_bench.motion import load_sample, write_npz
 from reference_models.m3t.config import TINY
 from reference_models.m3t.train import LAST_WEIGHTS, build_model, learning_rate, train_tokenizer
+from tests.torchrun import run_cli_distributed
 
 DATASET = "synthsign-asl"
 
@@ -133,13 +130,7 @@ def test_cli_ablation_writes_a_table_3_shaped_table(synth_tiny, standin_dir, tmp
 def test_ddp_two_processes_equal_one_process(synth_tiny, standin_dir, tmp_path):
     args = ["train", "tokenizer", "--modality", "hand", "--config", "tiny", "--data", str(synth_tiny / DATASET),
             "--epochs", "2", "--batch-size", "8", "--quiet", "--body-models", str(standin_dir)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    with socket.socket() as sock:  # a free port for the rendezvous
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
-           "-m", "m3t_bench.cli", *args, "--out", str(tmp_path / "ddp")]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    proc = run_cli_distributed([*args, "--out", str(tmp_path / "ddp")])
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert main([*args, "--out", str(tmp_path / "single")]) == 0
     a = load_file(tmp_path / "single" / "hand" / LAST_WEIGHTS)

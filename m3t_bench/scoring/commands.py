@@ -97,13 +97,14 @@ def register(subparsers) -> None:
     add_body_models_argument(p)
     p.set_defaults(func=_cmd_score)
 
-    p = subparsers.add_parser("table", help="regenerate leaderboard tables (paper Table 1 or 2)",
+    p = subparsers.add_parser("table", help="regenerate leaderboard tables (paper Table 1, 2 or 4)",
                               description="Regenerate a leaderboard table from results files; published numbers "
                                           "are shown in a separate block.")
     p.add_argument("--dataset", default="all", help="dataset name or 'all' (default)")
     p.add_argument("--format", default="md", choices=("md", "latex", "csv"))
-    p.add_argument("--table", type=int, default=1, choices=(1, 2),
-                   help="1: DTW-PA-JPE / DTW-JPE (default); 2: back-translation R / B4")
+    p.add_argument("--table", type=int, default=1, choices=(1, 2, 4),
+                   help="1: DTW-PA-JPE / DTW-JPE (default); 2: back-translation R / B4; 4: isolated-sign "
+                        "recognition top-1 / top-5 (overall, confusing, normal)")
     p.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR,
                    help=f"folder of <dataset>/<system>.json (default {DEFAULT_RESULTS_DIR})")
     p.add_argument("--reported-dir", type=Path, default=DEFAULT_REPORTED_DIR,

@@ -97,6 +97,17 @@ def resolve_device(device: str, ddp: Distributed) -> torch.device:
     return torch.device("cpu")
 
 
+def distributed_setup(device: str, batch_size: int) -> tuple[Distributed, torch.device]:
+    """This process's place in the run and its device; :class:`UserError` when the global ``batch_size``
+    does not split evenly over the processes."""
+    ddp = init_distributed(device)
+    dev = resolve_device(device, ddp)
+    if batch_size % ddp.world_size:
+        raise UserError(f"batch size {batch_size} is not divisible by the {ddp.world_size} processes",
+                        field="--batch-size")
+    return ddp, dev
+
+
 def open_body_model(body_models: str | Path | None, data_body_model_id: str, device: torch.device):
     """The SMPL-FX model for validation: ``--body-models``/``$M3T_BODY_MODELS``; when neither is given and the
     data was made without a specific body model (``none``, e.g. SynthSign) or with the stand-in, the stand-in
@@ -163,11 +174,7 @@ def train_tokenizer(modality: str, cfg: TokenizerConfig, train_sequences: list, 
     fit a job's time limit; resume later). ``data_info`` (dataset name, split, manifest sha256) is recorded
     in ``config.json``."""
     out_dir = Path(out_dir)
-    ddp = init_distributed(device)
-    dev = resolve_device(device, ddp)
-    if cfg.batch_size % ddp.world_size:
-        raise UserError(f"batch size {cfg.batch_size} is not divisible by the {ddp.world_size} processes",
-                        field="--batch-size")
+    ddp, dev = distributed_setup(device, cfg.batch_size)
     arrays = training_arrays(train_sequences, modality)
     if len(arrays) < cfg.batch_size:
         raise UserError(f"{len(arrays)} training item(s) for modality {modality!r}, fewer than the batch size "
