@@ -127,3 +127,25 @@ def read_init(path: str | Path, n_frames: int) -> InitParams:
     if seq.shape is not None and seq.shape.shape != (SHAPE_DIM,):
         seq.shape = np.pad(seq.shape, (0, SHAPE_DIM - seq.shape.shape[0])).astype(np.float32)
     return InitParams(seq, root, str(path))
+
+
+def smooth_sequence(seq: MotionSequence, sigma_frames: float) -> MotionSequence:
+    """``seq`` low-passed over time by a Gaussian of ``sigma_frames`` (edges reflected): rotations are
+    averaged in 6D and re-orthonormalised, expressions and eyelids averaged. Trackers estimate every frame
+    on its own; this is the trajectory the fit starts from and its prior pulls towards. ``0``: unchanged."""
+    if sigma_frames <= 0 or seq.n_frames < 2:
+        return seq
+    from scipy.ndimage import gaussian_filter1d
+
+    from m3t_bench.motion import matrix_to_rot6d, rot6d_to_matrix
+    from m3t_bench.motion.layout import FACE_JAW_6D
+
+    def low(a: np.ndarray) -> np.ndarray:
+        return gaussian_filter1d(np.asarray(a, np.float64), sigma_frames, axis=0, mode="reflect")
+
+    def rot(a: np.ndarray) -> np.ndarray:
+        return matrix_to_rot6d(rot6d_to_matrix(torch.from_numpy(low(a)))).numpy().astype(np.float32)
+
+    face = low(seq.face).astype(np.float32)
+    face[:, FACE_JAW_6D] = rot(seq.face[:, FACE_JAW_6D])
+    return MotionSequence(body=rot(seq.body), lhand=rot(seq.lhand), rhand=rot(seq.rhand), face=face, shape=seq.shape)

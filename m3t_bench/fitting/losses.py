@@ -46,8 +46,8 @@ def keypoints3d_term(pred: Tensor, obs: Tensor, confidence: Tensor, sigma: float
 
 def acceleration_term(points: Tensor) -> Tensor:
     """Mean squared second difference of ``points (T, P, 3)`` in metres, reported in mm^2 per frame^4
-    (``||p[t+1] - 2 p[t] + p[t-1]||^2 * 1e6``); 0 for fewer than 3 frames."""
-    if points.shape[0] < 3:
+    (``||p[t+1] - 2 p[t] + p[t-1]||^2 * 1e6``); 0 for fewer than 3 frames or no points."""
+    if points.shape[0] < 3 or points.shape[1] == 0:
         return points.new_zeros(())
     acc = points[2:] - 2 * points[1:-1] + points[:-2]
     return acc.square().sum(-1).mean() * 1e6

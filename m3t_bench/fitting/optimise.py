@@ -8,11 +8,13 @@ length, and, with 3D keypoints, a similarity (rotation, scale, translation) plac
 Loss (weights in :class:`FitConfig`)::
 
     sum_part w_part * GM reprojection (2D, per part, robust)      + w_3d * GM 3D keypoints
-  + w_accel * keypoint acceleration (body + hands, and face)       + w_init_* * ||theta - theta_tracker||^2
+  + w_accel * keypoint acceleration (body + hands, and face)       + w_init_* * ||theta - smoothed theta_tracker||^2
   + w_expression * ||psi||^2 + w_eyelids * ||eyelids||^2 + w_shape * ||beta||^2 (+ focal prior)
 
-Stages: (1) camera: root, translation, body shape (and focal) against the body keypoints; (2) all
-parameters with Adam, cosine-decayed learning rate; (3) optional L-BFGS polish. A clip *converges* when
+Stages: (1) camera: root, translation, body shape (and focal) against the torso keypoints; (2) reach, only
+without a tracker initialisation: body and hand rotations against body and hand keypoints with a wide
+robust scale (arms far from the rest pose still get pulled); (3) all parameters with Adam, cosine-decayed learning rate, the final robust scale;
+(4) optional L-BFGS polish. A clip *converges* when
 every loss stays finite and the final mean reprojection error, in percent of each part's image size, is at
 most ``max_error``; otherwise the result says why and the pipeline skips the clip.
 """
@@ -28,7 +30,7 @@ import torch
 from torch import Tensor
 
 from m3t_bench.fitting.camera import FACING_CAMERA, Intrinsics, default_intrinsics, initial_translation, project, to_camera
-from m3t_bench.fitting.init_params import InitParams, rest_sequence
+from m3t_bench.fitting.init_params import InitParams, rest_sequence, smooth_sequence
 from m3t_bench.fitting.keypoints import KeypointClip
 from m3t_bench.fitting.layouts import PARTS, ResolvedLayout
 from m3t_bench.fitting.losses import (acceleration_term, geman_mcclure, keypoints3d_term, l2_to, mean_pixel_error,
@@ -44,10 +46,9 @@ FALLBACK_PART_SIZE = {"body": 0.5, "lhand": 0.12, "rhand": 0.12, "face": 0.15}
 class FitConfig:
     """Every setting of a fit (recorded in the dataset card). Units: learning rates per Adam step; ``sigma``
     and ``max_error`` in percent of the part's image size; ``sigma_3d_mm`` mm; acceleration in mm/frame^2;
-    the loss terms are in those units squared (see :mod:`m3t_bench.fitting.losses`). The robust scale
-    starts at ``sigma_start`` (nearly least squares, so far-off keypoints still pull) and shrinks
-    geometrically to ``sigma`` over the first ``anneal_fraction`` of the Adam iterations (graduated
-    non-convexity)."""
+    the loss terms are in those units squared (see :mod:`m3t_bench.fitting.losses`). The camera and reach
+    stages use the wide robust scale ``sigma_reach`` (nearly least squares, so keypoints far from the start
+    pose still pull), the final stage ``sigma``."""
 
     camera_iterations: int = 60
     iterations: int = 300
@@ -59,17 +60,18 @@ class FitConfig:
     lr_face: float = 0.05
     min_lr_fraction: float = 0.1
     sigma: float = 10.0
-    sigma_start: float = 200.0
-    anneal_fraction: float = 0.5
+    sigma_reach: float = 200.0
+    reach_iterations: int = 60
     w_body: float = 1.0
     w_lhand: float = 1.0
     w_rhand: float = 1.0
     w_face: float = 1.0
-    w_3d: float = 0.01
+    w_3d: float = 1.0
     sigma_3d_mm: float = 50.0
     w_accel: float = 0.01
     w_accel_face: float = 0.01
     w_init_pose: float = 0.1
+    init_smoothing_frames: float = 2.0
     w_root: float = 10.0
     w_init_face: float = 0.01
     w_expression: float = 0.01
@@ -132,13 +134,15 @@ class _State(torch.nn.Module):
         return torch.cat([self.shape_body, self.shape_head, rest])
 
     def groups(self, stage: str, config: "FitConfig") -> list[dict]:
-        """Adam parameter groups of ``stage`` (``camera`` or ``all``) with their learning rates: the root
-        and the translation move everything, so they step more finely than the joints."""
+        """Adam parameter groups of ``stage`` (``camera``, ``reach`` or ``all``) with their learning rates:
+        the root and the translation move everything, so they step more finely than the joints."""
         groups = [{"params": [self.root, self.sim_rot], "lr": config.lr_root},
                   {"params": [self.translation, self.sim_translation, self.sim_log_scale], "lr": config.lr_translation},
                   {"params": [self.shape_body] + ([self.log_focal] if config.fit_focal else []), "lr": config.lr_shape}]
         if stage == "camera":
             return groups
+        if stage == "reach":
+            return [{"params": [self.body, self.lhand, self.rhand], "lr": config.lr}]
         return groups + [{"params": [self.body, self.lhand, self.rhand, self.jaw], "lr": config.lr},
                          {"params": [self.expression, self.eyelids, self.shape_head], "lr": config.lr_face}]
 
@@ -231,7 +235,8 @@ def fit_clip(model, resolved: ResolvedLayout, clip: KeypointClip, config: FitCon
         return FitResult(clip.clip_id, False, "no confident mapped keypoints")
     width, height = clip.image_size
     intr = intrinsics or default_intrinsics(width, height, focal)
-    start_seq = init.sequence if init is not None else rest_sequence(clip.n_frames)
+    start_seq = smooth_sequence(init.sequence, config.init_smoothing_frames) if init is not None \
+        else rest_sequence(clip.n_frames)
     root = init.root_rotation if init is not None and init.root_rotation is not None else FACING_CAMERA
     sizes = _part_sizes(clip, resolved, config.min_confidence, intr.diagonal)
     t = lambda a, kind=torch.float32: torch.as_tensor(np.asarray(a), dtype=kind, device=device)  # noqa: E731
@@ -266,6 +271,7 @@ def fit_clip(model, resolved: ResolvedLayout, clip: KeypointClip, config: FitCon
                "expression": state.expression.detach().clone(), "eyelids": state.eyelids.detach().clone()}
     root_start = state.root.detach().clone()
     torso = t(_torso_mask(resolved))
+    limbs = t(resolved.mapped & ~resolved.part_mask("face"))
     face_cols = t(resolved.part_mask("face"), torch.bool)
     limb_cols = t(resolved.mapped & ~resolved.part_mask("face"), torch.bool)
 
@@ -276,7 +282,7 @@ def fit_clip(model, resolved: ResolvedLayout, clip: KeypointClip, config: FitCon
         if prob.conf.sum() > 0:
             rotation = rot6d_to_matrix(state.root)
             px = project(to_camera(kp, rotation, state.translation), state.log_focal.exp(), intr.cx, intr.cy)
-            conf = prob.conf if stage != "camera" else prob.conf * torso[None]
+            conf = {"camera": prob.conf * torso[None], "reach": prob.conf * limbs[None]}.get(stage, prob.conf)
             per_part, mass = reprojection_terms(px, prob.obs, conf, prob.part_scale, prob.part, len(PARTS), sigma)
             terms["reprojection"] = (per_part * prob.part_weight * (mass > 0)).sum()
         if prob.obs3d is not None and stage != "camera":
@@ -306,13 +312,15 @@ def fit_clip(model, resolved: ResolvedLayout, clip: KeypointClip, config: FitCon
         _, _, px0 = objective("all")
     before_px = pixel_error(px0) if prob.conf.sum() > 0 else float("nan")
     diverged = False
-    for stage, steps in (("camera", config.camera_iterations if prob.conf.sum() > 0 else 0), ("all", config.iterations)):
+    has_2d = bool(prob.conf.sum() > 0)
+    reach = config.reach_iterations if has_2d and init is None else 0  # a tracker start needs no reaching
+    stages = (("camera", config.camera_iterations if has_2d else 0), ("reach", reach),
+              ("all", config.iterations))
+    for stage, steps in stages:
         optim = torch.optim.Adam(state.groups(stage, config))
         base = [g["lr"] for g in optim.param_groups]
-        anneal = max(1, int(config.anneal_fraction * steps))
+        sigma = config.sigma if stage == "all" else config.sigma_reach
         for step in range(steps):
-            sigma = config.sigma * (config.sigma_start / config.sigma) ** max(0.0, 1.0 - step / anneal) \
-                if stage == "all" else config.sigma_start
             decay = config.min_lr_fraction + (1 - config.min_lr_fraction) * 0.5 * (1 + math.cos(math.pi * step / max(steps, 1)))
             for g, lr in zip(optim.param_groups, base):
                 g["lr"] = lr * (decay if stage == "all" else 1.0)
@@ -344,7 +352,7 @@ def fit_clip(model, resolved: ResolvedLayout, clip: KeypointClip, config: FitCon
     metrics = _metrics(model, resolved, state, prob, px, config, before_px) if not diverged else {}
     metrics["seconds"] = round(time.perf_counter() - start, 3)
     metrics["mirrored_3d"] = mirrored_3d
-    camera = {"focal": float(state.log_focal.exp()), "cx": intr.cx, "cy": intr.cy, "width": intr.width,
+    camera = {"focal": float(state.log_focal.detach().exp()), "cx": intr.cx, "cy": intr.cy, "width": intr.width,
               "height": intr.height, "root_rotation": rot6d_to_matrix(state.root).detach().cpu().tolist(),
               "translation": state.translation.detach().cpu().tolist()}
     if diverged:

@@ -90,3 +90,36 @@ def perturb_init(seq: MotionSequence, rng: np.random.Generator, *, body_deg: flo
     out = MotionSequence(body=_rotate(seq.body, rng, body_deg), lhand=_rotate(seq.lhand, rng, hand_deg),
                          rhand=_rotate(seq.rhand, rng, hand_deg), face=face.astype(np.float32), shape=shape)
     return InitParams(out, None, "<perturbed ground truth>")
+
+
+def recovery_errors(model, truth: MotionSequence, estimate: MotionSequence) -> dict[str, float]:
+    """How far ``estimate`` is from ``truth`` (same frames), in mm unless stated: ``joints_mm`` mean distance
+    of the 42 SMPL-FX joints (model space, no alignment: root and camera are part of the fit), ``body_mm`` /
+    ``hands_mm`` the same over the 12 body / 30 finger joints, ``joints_pa_mm`` per-frame Procrustes-aligned
+    (:func:`m3t_bench.metrics.pa_jpe`), ``hands_wrist_aligned_mm`` finger joints with each hand's wrist
+    translated onto the truth's (:func:`m3t_bench.metrics.mpjpe`), ``face_mm`` the 5,023 FLAME-region
+    vertices with the head joint translated onto the truth's (expression, jaw, eyelids and head rotation),
+    and ``expression_abs`` the mean absolute error of the 100 expression coefficients (unitless)."""
+    from m3t_bench.body.joint_sets import get_joint_set
+    from m3t_bench.metrics import mpjpe, pa_jpe
+    dev = model.template.device
+    as_t = lambda a: torch.as_tensor(np.asarray(a, np.float32), device=dev)  # noqa: E731
+
+    def points(seq: MotionSequence):
+        kw = dict(body=as_t(seq.body), lhand=as_t(seq.lhand), rhand=as_t(seq.rhand), face=as_t(seq.face),
+                  shape=as_t(seq.full_shape()))
+        with torch.no_grad():
+            return model.joints(**kw).cpu().numpy(), model.evaluation_points("face", **kw).cpu().numpy()
+
+    (jt, ft), (je, fe) = points(truth), points(estimate)
+    dist = lambda a, b: float(np.linalg.norm(a - b, axis=-1).mean() * 1000)  # noqa: E731
+    names = model.joint_names
+    hands = [mpjpe(je[:, cols], jt[:, cols], root=0, scored=range(1, 16))
+             for side in ("left", "right")
+             for cols in ([names.index(f"{side}_wrist"), *[i for i, n in enumerate(names)
+                                                           if n.startswith(f"{side}_") and n[-1].isdigit()]],)]
+    face = get_joint_set("face")
+    return {"joints_mm": dist(je, jt), "body_mm": dist(je[:, :12], jt[:, :12]), "hands_mm": dist(je[:, 12:], jt[:, 12:]),
+            "joints_pa_mm": pa_jpe(je, jt), "hands_wrist_aligned_mm": float(np.mean(hands)),
+            "face_mm": mpjpe(fe, ft, root=face.root, scored=face.scored),
+            "expression_abs": float(np.abs(estimate.face[:, :N_EXPRESSION] - truth.face[:, :N_EXPRESSION]).mean())}
