@@ -89,7 +89,9 @@ def _config(args):
 
 
 def _run(args) -> int:
-    from m3t_bench.fitting import distributed
+    import datetime
+
+    from m3t_bench import distributed
     from m3t_bench.fitting.pipeline import FitJob, fit_folder
     job = FitJob(keypoints=Path(args.keypoints), out_root=Path(args.out), name=args.name, split=args.split,
                  layout=args.format, config=_config(args), body_models=args.body_models,
@@ -99,7 +101,8 @@ def _run(args) -> int:
                  overlays=not args.no_overlays, device=args.device)
     if job.init_dir is not None and not job.init_dir.is_dir():
         raise UserError("initialisation folder not found", file=job.init_dir)
-    ranks = distributed.join(args.device)
+    # a corpus shard can take hours: ranks wait up to two days for each other at the final barrier
+    ranks = distributed.init_distributed(args.device, timeout=datetime.timedelta(hours=48))
     try:
         out = fit_folder(job, ranks, progress=not args.quiet)
     finally:

@@ -33,8 +33,8 @@ from m3t_bench.fitting.camera import FACING_CAMERA, Intrinsics, default_intrinsi
 from m3t_bench.fitting.init_params import InitParams, rest_sequence, smooth_sequence
 from m3t_bench.fitting.keypoints import KeypointClip
 from m3t_bench.fitting.layouts import PARTS, ResolvedLayout
-from m3t_bench.fitting.losses import (acceleration_term, geman_mcclure, keypoints3d_term, l2_to, mean_pixel_error,
-                                      part_means, reprojection_terms)
+from m3t_bench.fitting.losses import (acceleration_term, keypoints3d_term, l2_to, mean_pixel_error,
+                                      reprojection_terms)
 from m3t_bench.motion import MotionSequence, matrix_to_rot6d, rot6d_to_matrix
 from m3t_bench.motion.layout import FACE_EXPRESSION, FACE_EYELIDS, FACE_JAW_6D, N_BODY_SHAPE, SHAPE_DIM
 

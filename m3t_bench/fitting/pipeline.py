@@ -27,11 +27,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
+from m3t_bench.distributed import Distributed
 from m3t_bench.errors import UserError
 from m3t_bench.fileio import atomic_write_text, sha256_file
-from m3t_bench.fitting.distributed import Ranks
 from m3t_bench.fitting.optimise import FitConfig, FitResult, fit_clip
 from m3t_bench.fitting.quality import dumps, report_markdown, summarise
 from m3t_bench.motion import load_sample, save_sample
@@ -105,13 +103,13 @@ def _write_record(work: Path, record: dict, result: FitResult | None) -> None:
     atomic_write_text(work / "clips" / f"{record['id']}.json", dumps(record))
 
 
-def fit_folder(job: FitJob, ranks: Ranks = Ranks(), *, progress: bool = True) -> Path | None:
+def fit_folder(job: FitJob, ranks: Distributed = Distributed(), *, progress: bool = True) -> Path | None:
     """Fit every clip of ``job.keypoints`` that this rank owns and, on rank 0 after all ranks are done, merge
     the split. Returns the split folder on rank 0 (``None`` on the others)."""
     from m3t_bench.body import SMPLFX, resolve_body_models
     from m3t_bench.body.files import load_flame_arrays, locate_body_model_files
     from m3t_bench.datasets.convert import output_spec
-    from m3t_bench.fitting import distributed
+    from m3t_bench import distributed
     from m3t_bench.fitting.face_maps import load_face_map
     from m3t_bench.fitting.layouts import get_layout, resolve_layout
     from m3t_bench.fitting.readers import discover_clips
