@@ -116,6 +116,18 @@ def test_face_map_is_refused_for_another_body_model_and_read_from_flame_embeddin
         read_face_map_json(tmp_path / "bad.json")
 
 
+def test_face_points_with_one_shared_shape_over_many_frames(smplfx):
+    """Regression: the evaluation path splits long inputs into cache-sized frame chunks; a single ``(310,)``
+    shape used to be sliced with the frames (empty after the first chunk)."""
+    seq = rest_sequence(150)
+    shape = np.linspace(-1, 1, 310).astype(np.float32)
+    kw = dict(body=torch.as_tensor(seq.body), lhand=torch.as_tensor(seq.lhand), rhand=torch.as_tensor(seq.rhand),
+              face=torch.as_tensor(seq.face))
+    shared = smplfx.evaluation_points("face", **kw, shape=torch.as_tensor(shape))
+    per_frame = smplfx.evaluation_points("face", **kw, shape=torch.as_tensor(np.tile(shape, (150, 1))))
+    torch.testing.assert_close(shared, per_frame)
+
+
 # ---- camera, losses ---------------------------------------------------------------------------------------
 def test_initial_translation_inverts_the_projection():
     rng = np.random.default_rng(0)

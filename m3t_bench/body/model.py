@@ -297,7 +297,8 @@ class SMPLFX(nn.Module):
         parts = [posed]
         if plan["rows"].numel():
             step = max(1, VERTEX_CHUNK_VALUES // (3 * plan["rows"].numel()))  # frames per cache-sized chunk
-            verts = torch.cat([self._plan_vertices(plan, rot[s:s + step], None if betas is None else betas[s:s + step],
+            per_frame = betas is not None and betas.shape[0] == n    # else one shape (1, 310) shared by all frames
+            verts = torch.cat([self._plan_vertices(plan, rot[s:s + step], betas[s:s + step] if per_frame else betas,
                                                    flame[s:s + step], transforms[s:s + step])
                                for s in range(0, n, step)])
             parts += [verts, vertices2joints(plan["regressor"], verts)]

@@ -9,10 +9,6 @@ import numpy as np
 from m3t_bench.errors import UserError
 from m3t_bench.fitting.layouts import KeypointLayout
 
-#: Longest accepted clip (frames): bounds memory; longer clips are reported and skipped (``--max-frames``).
-DEFAULT_MAX_FRAMES = 2000
-
-
 @dataclass
 class KeypointClip:
     """Detections of one clip in ``layout`` order.

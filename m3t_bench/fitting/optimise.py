@@ -33,6 +33,7 @@ from m3t_bench.fitting.camera import FACING_CAMERA, Intrinsics, default_intrinsi
 from m3t_bench.fitting.init_params import InitParams, rest_sequence, smooth_sequence
 from m3t_bench.fitting.keypoints import KeypointClip
 from m3t_bench.fitting.layouts import PARTS, ResolvedLayout
+from m3t_bench.fitting.quality import acceleration_mm, reprojection_summary
 from m3t_bench.fitting.losses import (acceleration_term, keypoints3d_term, l2_to, mean_pixel_error,
                                       reprojection_terms)
 from m3t_bench.motion import MotionSequence, matrix_to_rot6d, rot6d_to_matrix
@@ -379,7 +380,6 @@ def _sequence(state: _State) -> MotionSequence:
 
 def _metrics(model, resolved, state, prob: _Problem, px: Tensor, config: FitConfig, before_px: float) -> dict:
     """Quality figures of the final state (see :mod:`m3t_bench.fitting.quality` for their meaning)."""
-    from m3t_bench.fitting.quality import acceleration_mm, reprojection_summary
     out: dict = {}
     if prob.conf.sum() > 0:
         out.update(reprojection_summary(px, prob.obs, prob.conf, prob.part_scale, resolved, config.min_confidence))

@@ -85,6 +85,8 @@ def _done(work: Path, clip_id: str, settings_hash: str, source_sha: str) -> bool
         return False
     if record.get("settings_sha256") != settings_hash or record.get("keypoints", {}).get("sha256") != source_sha:
         return False
+    if str(record.get("reason", "")).startswith("input:"):   # unreadable inputs are retried (they may be fixed)
+        return False
     return not record["converged"] or (work / "clips" / f"{clip_id}.npz").is_file()
 
 
@@ -114,8 +116,10 @@ def fit_folder(job: FitJob, ranks: Distributed = Distributed(), *, progress: boo
     from m3t_bench.fitting.layouts import get_layout, resolve_layout
     from m3t_bench.fitting.readers import discover_clips
 
+    from m3t_bench.datasets.convert import _read_texts
     layout = get_layout(job.layout)
     sources = discover_clips(job.keypoints)
+    texts = _read_texts(job.texts)   # read up front: a bad table fails before hours of fitting
     spec = output_spec(job.name, job.split, job.language, job.fps or _first_fps(job, sources, layout))
     split = spec.canonical_split(job.split)
     work = job.work_dir(split)
@@ -137,16 +141,18 @@ def fit_folder(job: FitJob, ranks: Distributed = Distributed(), *, progress: boo
     for source in mine:
         sha = _source_sha(source.path)
         if not _done(work, source.clip_id, digest, sha):
-            record, result = _fit_one(job, model, resolved, source, sha, digest, spec)
+            record, result, clip = _fit_one(job, model, resolved, source, sha, digest, spec)
             _write_record(work, record, result)
             if result is not None and result.converged and job.overlays:
-                _overlay(work, model, resolved, job, source, result)
+                from m3t_bench.fitting.overlay import render_overlay
+                render_overlay(work / "overlays" / f"{source.clip_id}.png", model, resolved, clip, result.sequence,
+                               result.camera, min_confidence=job.config.min_confidence)
         bar.update(1)
     bar.close()
     distributed.barrier(ranks)
     if not ranks.is_main:
         return None
-    return merge_split(job, [s.clip_id for s in sources], spec, split, model.model_id, settings)
+    return merge_split(job, [s.clip_id for s in sources], spec, split, model.model_id, settings, texts)
 
 
 def _first_fps(job: FitJob, sources: list, layout) -> float | None:
@@ -171,8 +177,9 @@ def _progress(total: int, enabled: bool, desc: str):
     return tqdm(total=total, desc=desc, unit="clip", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
 
 
-def _fit_one(job: FitJob, model, resolved, source, sha: str, digest: str, spec) -> tuple[dict, FitResult | None]:
-    """Read, fit and describe one clip; a user error in its inputs becomes a failed record."""
+def _fit_one(job: FitJob, model, resolved, source, sha: str, digest: str, spec) -> tuple[dict, FitResult | None, object]:
+    """Read, fit and describe one clip: ``(record, result, keypoint clip)``; a user error in its inputs
+    becomes a failed record (result and clip ``None``)."""
     from m3t_bench.fitting.init_params import read_init
     from m3t_bench.fitting.readers import read_clip
     record = {"schema": RECORD_SCHEMA, "id": source.clip_id, "settings_sha256": digest,
@@ -192,25 +199,17 @@ def _fit_one(job: FitJob, model, resolved, source, sha: str, digest: str, spec) 
         result = fit_clip(model, resolved, clip, job.config, init=init, focal=job.focal, use_3d=job.use_3d)
     except UserError as exc:
         record.update(converged=False, reason=f"input: {exc}", n_frames=0, metrics={}, losses={})
-        return record, None
+        return record, None, None
     record.update(converged=result.converged, reason=result.reason, n_frames=clip.n_frames, fps=clip.fps,
                   image_size=list(clip.image_size), metrics=result.metrics, losses=result.losses,
                   camera=result.camera, history=result.history)
-    return record, result
+    return record, result, clip
 
 
-def _overlay(work: Path, model, resolved, job: FitJob, source, result: FitResult) -> None:
-    from m3t_bench.fitting.overlay import render_overlay
-    from m3t_bench.fitting.readers import read_clip
-    clip = read_clip(source, resolved.layout, image_size=job.image_size, fps=job.fps)
-    render_overlay(work / "overlays" / f"{source.clip_id}.png", model, resolved, clip, result.sequence, result.camera,
-                   min_confidence=job.config.min_confidence)
-
-
-def merge_split(job: FitJob, clip_ids: list[str], spec, split: str, model_id: str, settings: dict) -> Path:
-    """Write the split from the clip records (all ranks' work), all or nothing: into a temporary sibling
-    folder, then swapped in place of the previous split."""
-    from m3t_bench.datasets.convert import _read_texts
+def merge_split(job: FitJob, clip_ids: list[str], spec, split: str, model_id: str, settings: dict,
+                texts: dict) -> Path:
+    """Write the split from the clip records (all ranks' work) and ``texts`` (id -> text, gloss, signer), all
+    or nothing: into a temporary sibling folder, then swapped in place of the previous split."""
     from m3t_bench.datasets.store import SplitWriter
     work = job.work_dir(split)
     records = []
@@ -219,7 +218,6 @@ def merge_split(job: FitJob, clip_ids: list[str], spec, split: str, model_id: st
         if not path.is_file():
             raise UserError("clip record missing after the barrier (did a rank fail?)", file=path)
         records.append(json.loads(path.read_text(encoding="utf-8")))
-    texts = _read_texts(job.texts)
     final = job.out_root / spec.name / split
     staging = final.with_name(f".{split}.merge")
     shutil.rmtree(staging, ignore_errors=True)
