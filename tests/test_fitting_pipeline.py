@@ -160,3 +160,21 @@ def test_real_signer_pose_file_fits_with_falling_error_and_smooth_motion(shared_
     accel = lambda xy: np.linalg.norm(xy[2:] - 2 * xy[1:-1] + xy[:-2], axis=-1)[seen].mean()  # noqa: E731
     assert accel(px) < accel(clip.xy)
     assert m["joint_acceleration_mm"] < 10.0
+
+
+@pytest.mark.realdata
+def test_real_lifted_3d_skeleton_fits(shared_data, smplfx):
+    """A real Phoenix14T 3D skeleton (Progressive Transformers' 50 joints, lifted from OpenPose, unknown scale
+    and axes) fitted as 3D keypoints up to a per-clip similarity."""
+    from m3t_bench.fitting.keypoints import KeypointClip
+    from m3t_bench.fitting.optimise import FitConfig, fit_clip
+    skeletons = np.load(shared_data / "skeletons" / "phoenix14t_3d_skels_50joints.npz", allow_pickle=False)
+    name = min(skeletons.files, key=lambda k: skeletons[k].shape[0])
+    xyz = skeletons[name].astype(np.float32)
+    t = len(xyz)
+    resolved = resolve_layout(get_layout("pt50"), None)
+    clip = KeypointClip(name, resolved.layout, np.zeros((t, 50, 2), np.float32), np.zeros((t, 50), np.float32),
+                        (1, 1), 25.0, xyz, np.ones((t, 50), np.float32)).checked()
+    result = fit_clip(smplfx, resolved, clip, FitConfig(iterations=150))
+    m = result.metrics
+    assert result.converged and m["keypoints_3d_mm"] < 0.5 * m["keypoints_3d_mm_init"] and m["keypoints_3d_mm"] < 40

@@ -16,7 +16,8 @@ without a tracker initialisation: body and hand rotations against body and hand 
 robust scale (arms far from the rest pose still get pulled); (3) all parameters with Adam, cosine-decayed learning rate, the final robust scale;
 (4) optional L-BFGS polish. A clip *converges* when
 every loss stays finite and the final mean reprojection error, in percent of each part's image size, is at
-most ``max_error``; otherwise the result says why and the pipeline skips the clip.
+most ``max_error`` (and, with 3D keypoints, their mean distance at most ``max_error_3d_mm``); otherwise
+the result says why and the pipeline skips the clip.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class FitConfig:
     w_focal: float = 100.0
     min_confidence: float = 0.3
     max_error: float = 15.0
+    max_error_3d_mm: float = 50.0
     max_frames: int = 2000
 
     def to_json(self) -> dict:
@@ -311,7 +313,9 @@ def fit_clip(model, resolved: ResolvedLayout, clip: KeypointClip, config: FitCon
     history: list[dict] = []
     with torch.no_grad():
         _, _, px0 = objective("all")
-    before_px = pixel_error(px0) if prob.conf.sum() > 0 else float("nan")
+        before = {"reprojection_px_init": pixel_error(px0)} if prob.conf.sum() > 0 else {}
+        if prob.obs3d is not None:
+            before["keypoints_3d_mm_init"] = _distance_3d_mm(model, resolved, state, prob)
     diverged = False
     has_2d = bool(prob.conf.sum() > 0)
     reach = config.reach_iterations if has_2d and init is None else 0  # a tracker start needs no reaching
@@ -350,7 +354,7 @@ def fit_clip(model, resolved: ResolvedLayout, clip: KeypointClip, config: FitCon
         loss, terms, px = objective("all")
     diverged = diverged or not torch.isfinite(loss) or not all(torch.isfinite(p).all() for p in state.parameters())
     losses = {k: float(v) for k, v in terms.items()} | {"total": float(loss)}
-    metrics = _metrics(model, resolved, state, prob, px, config, before_px) if not diverged else {}
+    metrics = {**before, **_metrics(model, resolved, state, prob, px, config)} if not diverged else {}
     metrics["seconds"] = round(time.perf_counter() - start, 3)
     metrics["mirrored_3d"] = mirrored_3d
     camera = {"focal": float(state.log_focal.detach().exp()), "cx": intr.cx, "cy": intr.cy, "width": intr.width,
@@ -359,10 +363,12 @@ def fit_clip(model, resolved: ResolvedLayout, clip: KeypointClip, config: FitCon
     if diverged:
         return FitResult(clip.clip_id, False, "diverged (non-finite loss or parameters)", camera=camera, losses=losses,
                          metrics=metrics, history=history)
-    error = metrics.get("reprojection_rel", 0.0)
-    converged = not (error > config.max_error)
-    reason = "" if converged else (f"mean reprojection error {error:.1f}% of the part size is above "
-                                   f"max_error={config.max_error}%")
+    error, error_3d = metrics.get("reprojection_rel", 0.0), metrics.get("keypoints_3d_mm", 0.0)
+    reason = (f"mean reprojection error {error:.1f}% of the part size is above max_error={config.max_error}%"
+              if error > config.max_error else
+              f"mean 3D keypoint distance {error_3d:.1f} mm is above max_error_3d_mm={config.max_error_3d_mm}"
+              if error_3d > config.max_error_3d_mm else "")
+    converged = not reason
     return FitResult(clip.clip_id, converged, reason, _sequence(state), camera, losses, metrics, history)
 
 
@@ -378,20 +384,23 @@ def _sequence(state: _State) -> MotionSequence:
                           face=face.cpu().numpy().astype(np.float32), shape=state.shape().detach().cpu().numpy().astype(np.float32))
 
 
-def _metrics(model, resolved, state, prob: _Problem, px: Tensor, config: FitConfig, before_px: float) -> dict:
+def _distance_3d_mm(model, resolved, state: _State, prob: _Problem) -> float:
+    """Confidence-weighted mean distance (mm) between the model keypoints and the 3D keypoints placed by the
+    per-clip similarity."""
+    kp = _keypoints(model, resolved.point_names, state, prob.weights)
+    placed = state.sim_log_scale.exp() * prob.obs3d @ rot6d_to_matrix(state.sim_rot).T + state.sim_translation
+    return float(((kp - placed).norm(dim=-1) * prob.conf3d).sum() / prob.conf3d.sum() * 1000)
+
+
+def _metrics(model, resolved, state, prob: _Problem, px: Tensor, config: FitConfig) -> dict:
     """Quality figures of the final state (see :mod:`m3t_bench.fitting.quality` for their meaning)."""
     out: dict = {}
     if prob.conf.sum() > 0:
         out.update(reprojection_summary(px, prob.obs, prob.conf, prob.part_scale, resolved, config.min_confidence))
-        out["reprojection_px_init"] = before_px
     with torch.no_grad():
         joints = model.joints(body=state.body, lhand=state.lhand, rhand=state.rhand, face=state.face(),
                               shape=state.shape())
-    out["joint_acceleration_mm"] = acceleration_mm(joints)
-    if prob.obs3d is not None:
-        with torch.no_grad():
-            kp = _keypoints(model, resolved.point_names, state, prob.weights)
-            placed = state.sim_log_scale.exp() * prob.obs3d @ rot6d_to_matrix(state.sim_rot).T + state.sim_translation
-            d = (kp - placed).norm(dim=-1)
-            out["keypoints_3d_mm"] = float((d * prob.conf3d).sum() / prob.conf3d.sum() * 1000)
+        out["joint_acceleration_mm"] = acceleration_mm(joints)
+        if prob.obs3d is not None:
+            out["keypoints_3d_mm"] = _distance_3d_mm(model, resolved, state, prob)
     return out

@@ -10,7 +10,8 @@ Per clip (``metrics`` of a :class:`~m3t_bench.fitting.optimise.FitResult`):
   the convergence test uses);
 * ``joint_acceleration_mm``: mean over frames and the 42 SMPL-FX joints of ``||j[t+1] - 2 j[t] + j[t-1]||``
   in mm per frame^2 (smoothness of the fitted motion);
-* ``keypoints_3d_mm`` (3D keypoints only): mean distance to the 3D keypoints after the per-clip similarity.
+* ``keypoints_3d_mm`` / ``keypoints_3d_mm_init`` (3D keypoints only): confidence-weighted mean distance to
+  the 3D keypoints placed by the per-clip similarity, after / before the optimisation.
 """
 
 from __future__ import annotations
