@@ -47,7 +47,8 @@ def _training_config(args):
 
 def _open_body_model(args, body_model_id: str):
     import torch
-    from reference_models.m3t.train import Distributed, open_body_model, resolve_device
+    from m3t_bench.distributed import Distributed, resolve_device
+    from reference_models.m3t.train import open_body_model
     device = resolve_device(args.device, Distributed(local_rank=int(os.environ.get("LOCAL_RANK", "0"))))
     return open_body_model(getattr(args, "body_models", None), body_model_id,
                            torch.device("cpu") if device.type == "cpu" else device)

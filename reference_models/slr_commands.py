@@ -15,7 +15,8 @@ DEFAULT_MODALITIES = "body,hand,face"
 
 def _device_and_body_model(args, body_model_id: str):
     import torch
-    from reference_models.m3t.train import Distributed, open_body_model, resolve_device
+    from m3t_bench.distributed import Distributed, resolve_device
+    from reference_models.m3t.train import open_body_model
     device = resolve_device(args.device, Distributed(local_rank=int(os.environ.get("LOCAL_RANK", "0"))))
     return device, open_body_model(args.body_models, body_model_id,
                                    torch.device("cpu") if device.type == "cpu" else device)

@@ -347,6 +347,14 @@ class SMPLFX(nn.Module):
         points = self._evaluate_plan(self._plan(names), body=body, lhand=lhand, rhand=rhand, face=face, shape=shape)
         return dict(zip(names, torch.split(points, sizes, dim=1)))
 
+    def named_points(self, point_names: tuple[str, ...], *, body, lhand, rhand, face, shape=None) -> Tensor:
+        """Positions ``(N, P, 3)`` in metres of any point names of :mod:`m3t_bench.body.joint_sets` (chain
+        joints, landmark vertices, ``regressed:<joint>``, ``flame:<i>``) in the given order, computing only
+        the mesh rows they need; differentiable (the keypoint fitting's forward pass)."""
+        names = tuple(point_names)
+        plan = self._cached_plan(("<points>", *names), lambda: names)
+        return self._evaluate_plan(plan, body=body, lhand=lhand, rhand=rhand, face=face, shape=shape)
+
     # ---- evaluation plans ---------------------------------------------------------------------------
     def _evaluate_plan(self, plan: EvaluationPlan, *, body, lhand, rhand, face, shape=None) -> Tensor:
         """The plan's points ``(N, P, 3)``, computed over chunks of ``FRAME_CHUNK`` frames (cache-sized)."""

@@ -32,7 +32,8 @@ from reference_models.m3t.checkpoint import CONFIG_FILE, read_json, write_json_a
 from reference_models.m3t.slr import SLRConfig, SLRHead
 from reference_models.m3t.slr_checkpoint import save_probe
 from reference_models.m3t.slr_data import ProbeDataset, collate
-from reference_models.m3t.train import distributed_setup, learning_rate
+from m3t_bench.distributed import distributed_setup
+from reference_models.m3t.train import learning_rate
 from reference_models.m3t.vae import parameter_count
 
 

@@ -32,6 +32,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
+from m3t_bench.distributed import distributed_setup
 from m3t_bench.errors import UserError
 from reference_models.m3t.checkpoint import (
     load_tensors, read_json, save_tensors_atomic, save_tokenizer, write_json_atomic,
@@ -60,52 +61,6 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> 
     """Mean squared error over real frames: ``pred, target (B, T, C)``, ``mask (B, T)`` (1 = real)."""
     sq = (pred - target).pow(2).mean(dim=-1)
     return (sq * mask).sum() / mask.sum().clamp_min(1.0)
-
-
-@dataclass
-class Distributed:
-    """This process's place in a (possibly single-process) run."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def init_distributed(device: str) -> Distributed:
-    """Join the process group ``torchrun`` describes (``WORLD_SIZE`` > 1), or a single-process run."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Distributed()
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
-    return Distributed(rank=dist.get_rank(), world_size=dist.get_world_size(),
-                       local_rank=int(os.environ.get("LOCAL_RANK", "0")))
-
-
-def resolve_device(device: str, ddp: Distributed) -> torch.device:
-    """``cpu``, ``cuda`` (this process's local GPU under torchrun) or ``cuda:N``."""
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise UserError("CUDA requested but no GPU is visible to torch", field="--device")
-        return torch.device(f"cuda:{ddp.local_rank}") if device == "cuda" else torch.device(device)
-    if device != "cpu":
-        raise UserError(f"unknown device {device!r}; expected cpu, cuda or cuda:N", field="--device")
-    return torch.device("cpu")
-
-
-def distributed_setup(device: str, batch_size: int) -> tuple[Distributed, torch.device]:
-    """This process's place in the run and its device; :class:`UserError` when the global ``batch_size``
-    does not split evenly over the processes."""
-    ddp = init_distributed(device)
-    dev = resolve_device(device, ddp)
-    if batch_size % ddp.world_size:
-        raise UserError(f"batch size {batch_size} is not divisible by the {ddp.world_size} processes",
-                        field="--batch-size")
-    return ddp, dev
 
 
 def open_body_model(body_models: str | Path | None, data_body_model_id: str, device: torch.device):
