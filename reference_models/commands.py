@@ -1,4 +1,5 @@
-"""``m3t-bench train tokenizer | tokenize | detokenize | ablate tokenizer`` (plugged in through the
+"""``m3t-bench train tokenizer | tokenize | detokenize | ablate tokenizer`` (and ``train bt``, ``backtranslate``
+from :mod:`reference_models.backtranslation.commands`; plugged in through the
 ``m3t_bench.commands`` entry point). Heavy imports happen inside the handlers, so ``m3t-bench --help``
 stays fast."""
 
@@ -161,9 +162,12 @@ def register(subparsers) -> None:
     _add_training_options(p)
     p.set_defaults(func=cmd_ablate_tokenizer)
 
-    for parent in (train, ablate):
-        parent.set_defaults(func=lambda args, parser=parent: _missing_subcommand(parser))
+    from reference_models.backtranslation.commands import register as register_backtranslation
+    register_backtranslation(subparsers, train_sub)
+
+    for parent, children in ((train, train_sub), (ablate, ablate_sub)):
+        parent.set_defaults(func=lambda args, parser=parent, children=children: _missing_subcommand(parser, children))
 
 
-def _missing_subcommand(parser: argparse.ArgumentParser) -> int:
-    raise UserError(f"name what to run: {parser.prog} {{tokenizer}}")
+def _missing_subcommand(parser: argparse.ArgumentParser, children) -> int:
+    raise UserError(f"name what to run: {parser.prog} {{{', '.join(children.choices)}}}")

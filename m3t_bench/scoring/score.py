@@ -9,10 +9,13 @@ every DTW metric of the protocol that uses that joint set runs over the chunk's 
 sets made of named joints only; sets needing vertices (fingertips, face) are skipped and recorded in
 ``skipped``.
 
-Back-translation: ``bt_hyps`` is a UTF-8 text file of ``<sample_id>\\t<hypothesis>`` lines, one per sample
-of the split, produced by any back-translation model; BLEU-4 and ROUGE-L are computed against the split's
-reference texts with the dataset's language-aware tokenisation. No back-translation model format exists in
-the toolkit yet, so ``bt_model`` is refused with a message rather than producing a number.
+Back-translation, BLEU-4 and ROUGE-L against the split's reference texts with the dataset's language-aware
+tokenisation, from one of two sources: ``bt_hyps``, a UTF-8 text file of ``<sample_id>\\t<hypothesis>``
+lines, one per sample of the split, produced by any back-translation model (signature ``bt:hyps-<sha256 of
+the file, 12 digits>``); or ``bt_model``, a back-translation model folder loaded through its plug-in
+(:mod:`m3t_bench.scoring.backtranslation`) that decodes the submission's motion (signature
+``bt:<model name>-<content hash, 12 digits>``). A skeleton-only submission has no SMPL-FX parameters for a
+model to read: its text metrics are recorded in ``skipped``.
 """
 
 from __future__ import annotations
@@ -272,6 +275,16 @@ def _text_values(items: list[ScoreItem], hyps: dict[str, str], split, *, seed: i
     return out
 
 
+def _open_backtranslator(bt_model: str | Path, split, device: str):
+    """The verified back-translation model of ``bt_model``; it must have been trained on the scored dataset."""
+    from m3t_bench.scoring.backtranslation import load_backtranslator
+    translator = load_backtranslator(bt_model, device=device)
+    if translator.dataset != split.spec.id:
+        raise UserError(f"model was trained on {translator.dataset}; scoring {split.spec.id} needs a "
+                        f"back-translation model trained on that dataset", file=bt_model, field="--bt-model")
+    return translator
+
+
 def _score_entry(it: ScoreItem, value: float, ci: list[float], n: int) -> dict:
     return {"metric": it.metric, "part": it.part, "value": float(value), "unit": it.unit,
             "ci95": [float(ci[0]), float(ci[1])], "n": int(n), "higher_is_better": bool(it.higher_is_better),
@@ -281,16 +294,16 @@ def _score_entry(it: ScoreItem, value: float, ci: list[float], n: int) -> dict:
 def score_submission(pred_dir: str | Path, dataset: str | Path, *, split: str = "test", protocol: str = "m3t@1",
                      body_models: str | Path | None = None, data_root: str | Path | None = None, jobs: int = 1,
                      seed: int = 0, bt_hyps: str | Path | None = None, bt_model: str | Path | None = None,
-                     progress: bool = False, model=None, n_resamples: int = N_BOOTSTRAP) -> ScoreReport:
+                     progress: bool = False, model=None, n_resamples: int = N_BOOTSTRAP,
+                     bt_device: str = "cpu") -> ScoreReport:
     """Validate then score a submission folder; return the results object and per-sample values.
 
     ``model``: an already built :class:`m3t_bench.body.SMPLFX` (else built from ``body_models`` /
-    ``$M3T_BODY_MODELS``). ``jobs``: parallel DTW workers (results do not depend on it).
+    ``$M3T_BODY_MODELS``). ``jobs``: parallel DTW workers (results do not depend on it). ``bt_model``: a
+    back-translation model folder (decoded on ``bt_device``); ``bt_hyps``: a hypotheses file (one or neither).
     """
-    if bt_model is not None:
-        raise UserError("no back-translation model format is available in this toolkit yet; run your "
-                        "back-translation model yourself and pass its outputs with --bt-hyps FILE "
-                        "('<sample_id>\\t<text>' lines)", field="--bt-model")
+    if bt_model is not None and bt_hyps is not None:
+        raise UserError("give --bt-hyps or --bt-model, not both", field="--bt-model")
     if jobs < 1:
         raise UserError(f"{jobs}; expected at least 1", field="--jobs")
     sub, sp = validate_against_split(pred_dir, dataset, split=split, data_root=data_root)
@@ -298,10 +311,14 @@ def score_submission(pred_dir: str | Path, dataset: str | Path, *, split: str = 
     from m3t_bench.protocols import get_protocol
     proto = get_protocol(protocol)
     hyps = read_bt_hypotheses(bt_hyps, sp.ids) if bt_hyps is not None else None
+    translator = _open_backtranslator(bt_model, sp, bt_device) if bt_model is not None else None
     if model is None:
         from m3t_bench.body import SMPLFX, resolve_body_models
         model = SMPLFX.from_dir(resolve_body_models(body_models))
     bt_id = None if bt_hyps is None else "hyps-" + hashlib.sha256(Path(bt_hyps).read_bytes()).hexdigest()[:12]
+    if translator is not None:
+        from m3t_bench.scoring.backtranslation import signature_id
+        bt_id = signature_id(translator)
     items = protocol_items(proto, model_id=model.model_id, dataset_id=sp.spec.id, language=sp.spec.language,
                            seed=seed, n_resamples=n_resamples, bt_id=bt_id)
     refs = {i: sp.load(i) for i in sub.ids}
@@ -309,12 +326,19 @@ def score_submission(pred_dir: str | Path, dataset: str | Path, *, split: str = 
     geometric = _geometric_values([it for it in items if it.joint_set], sub, refs, model, jobs=jobs,
                                   progress=progress, skipped=skipped)
     text_items = [it for it in items if not it.joint_set]
-    if hyps is None:
+    if translator is not None and sub.kind == JOINTS_KIND:
         skipped += [{"metric": it.metric, "part": it.part,
-                     "reason": "no back-translation hypotheses given (--bt-hyps) and no back-translation model "
-                               "is registered for this dataset"} for it in text_items]
+                     "reason": "skeleton-only submission: the back-translation model reads SMPL-FX parameters "
+                               "(body, lhand, rhand, face), which joint positions do not give"} for it in text_items]
+        text = {}
+    elif hyps is None and translator is None:
+        skipped += [{"metric": it.metric, "part": it.part,
+                     "reason": "no back-translation source given (--bt-model DIR or --bt-hyps FILE)"}
+                    for it in text_items]
         text = {}
     else:
+        if hyps is None:
+            hyps = dict(zip(sub.ids, translator.translate([sub.samples[i] for i in sub.ids], progress=progress)))
         text = _text_values(text_items, hyps, sp, seed=seed, n_resamples=n_resamples)
     scores, per_sample = [], {}
     for it in items:
