@@ -104,10 +104,11 @@ class BTConfig:
 #: neccam/slt configs/sign.yaml geometry and optimiser; M3T appendix D.4: batch 256, plateau patience 10.
 FULL = BTConfig(name="full")
 
-#: CPU-sized: 2+2 layers, d = 256, 4 heads, feed-forward 1024; batch 32 (SL-T's own batch) so that a
-#: 300-sentence SynthSign split gives ~9 updates per epoch; greedy validation every epoch.
+#: CPU-sized: 2+2 layers, d = 256, 4 heads, feed-forward 1024; batch 8, so that a 300-sentence SynthSign
+#: split gives 38 updates per epoch (on SynthSign small German, batch 32 had reached validation BLEU-4 6.6
+#: after 8 epochs, batch 8 reached 80.6 after 14); greedy validation every epoch.
 TINY = BTConfig(name="tiny", d_model=256, encoder_layers=2, decoder_layers=2, heads=4, ff_size=1024,
-                batch_size=32, epochs=30, plateau_patience=5)
+                batch_size=8, epochs=30, plateau_patience=5)
 
 CONFIGS: dict[str, BTConfig] = {"full": FULL, "tiny": TINY}
 

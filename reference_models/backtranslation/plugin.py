@@ -27,7 +27,7 @@ class SLTBackTranslator:
         self.tokenization = str(dataset["text_tokenization"])
 
     def translate_ids(self, sequences: Sequence, *, progress: bool = False) -> list[list[int]]:
-        """Decoded text ids (no special tokens' ``<bos>``/``<eos>``) per sequence."""
+        """Decoded text ids per sequence (without ``<bos>``/``<eos>``; ``<unk>`` may occur)."""
         cfg = self.checkpoint.cfg
         return translate_features(self.checkpoint.model, [s.features() for s in sequences], beam_size=cfg.beam_size,
                                   alpha=cfg.beam_alpha, max_length=cfg.max_output_length, device=self.device,
