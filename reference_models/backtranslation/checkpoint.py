@@ -184,8 +184,10 @@ def load_checkpoint(ckpt_dir: str | Path, *, device: str | torch.device = "cpu")
     ckpt_dir = Path(ckpt_dir)
     manifest = verify_checkpoint(ckpt_dir)
     meta = read_json_object(ckpt_dir / CONFIG_FILE)
-    if meta.get("format") != FORMAT or meta.get("gloss_source") not in GLOSS_SOURCES:
-        raise UserError(f"expected format {FORMAT!r} and a gloss_source", file=ckpt_dir / CONFIG_FILE)
+    if meta.get("format") != FORMAT or meta.get("gloss_source") not in GLOSS_SOURCES \
+            or meta.get("feature_dim") != FRAME_DIM:
+        raise UserError(f"expected format {FORMAT!r}, a gloss_source and feature_dim {FRAME_DIM}",
+                        file=ckpt_dir / CONFIG_FILE)
     cfg = BTConfig.from_dict(meta.get("config"), file=ckpt_dir / CONFIG_FILE)
     text_vocab = Vocabulary.read(ckpt_dir / TEXT_VOCAB_FILE, TEXT_SPECIALS)
     gloss_vocab = Vocabulary.read(ckpt_dir / GLOSS_VOCAB_FILE, GLOSS_SPECIALS)

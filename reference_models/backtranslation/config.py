@@ -12,14 +12,14 @@ on SynthSign's vocabulary).
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
-from m3t_bench.errors import UserError, unknown_name
+from m3t_bench.errors import unknown_name
+from reference_models.configuration import JsonConfig
 
 
 @dataclass(frozen=True)
-class BTConfig:
+class BTConfig(JsonConfig):
     """Architecture, training and decoding hyper-parameters of one back-translation model.
 
     Architecture: ``encoder_layers``/``decoder_layers`` pre-norm transformer layers of width ``d_model``
@@ -57,14 +57,12 @@ class BTConfig:
     beam_alpha: float = 1.0
     max_output_length: int = 30
 
+    label = "back-translation"
+
     def __post_init__(self):
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
-        positive = {"d_model": self.d_model, "encoder_layers": self.encoder_layers, "decoder_layers":
-                    self.decoder_layers, "heads": self.heads, "ff_size": self.ff_size, "batch_size":
-                    self.batch_size, "epochs": self.epochs, "val_every": self.val_every, "beam_size":
-                    self.beam_size, "max_output_length": self.max_output_length, "plateau_patience":
-                    self.plateau_patience}
-        bad = [k for k, v in positive.items() if int(v) < 1]
+        bad = [f for f in ("d_model", "encoder_layers", "decoder_layers", "heads", "ff_size", "batch_size", "epochs",
+                           "val_every", "beam_size", "max_output_length", "plateau_patience") if getattr(self, f) < 1]
         if bad:
             raise ValueError(f"back-translation config {self.name!r}: {', '.join(bad)} must be positive")
         if self.d_model % self.heads:
@@ -76,29 +74,6 @@ class BTConfig:
         if self.translation_weight <= 0 or self.gloss_weight < 0:
             raise ValueError(f"back-translation config {self.name!r}: translation_weight must be positive and "
                              f"gloss_weight non-negative")
-
-    def replace(self, **changes) -> "BTConfig":
-        """A copy with some fields changed (``None`` values are ignored)."""
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
-
-    def to_dict(self) -> dict:
-        data = dataclasses.asdict(self)
-        data["betas"] = list(self.betas)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict, *, file=None) -> "BTConfig":
-        """Rebuild a config from its JSON form; unknown or missing fields are a :class:`UserError`."""
-        if not isinstance(data, dict):
-            raise UserError("expected a JSON object", file=file, field="config")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise UserError(f"unknown back-translation config field(s) {unknown}", file=file, field="config")
-        try:
-            return cls(**data)
-        except (TypeError, ValueError) as exc:
-            raise UserError(f"invalid back-translation config ({exc})", file=file, field="config") from None
 
 
 #: neccam/slt configs/sign.yaml geometry and optimiser; M3T appendix D.4: batch 256, plateau patience 10.

@@ -68,7 +68,7 @@ class BackTranslationTransformer(nn.Module):
 
     def __init__(self, cfg: BTConfig, n_text: int, n_gloss: int, *, feature_dim: int = FRAME_DIM):
         super().__init__()
-        self.cfg, self.feature_dim = cfg, feature_dim
+        self.cfg = cfg
         d = cfg.d_model
         self.register_buffer("feature_mean", torch.zeros(feature_dim))
         self.register_buffer("feature_std", torch.ones(feature_dim))
@@ -110,10 +110,6 @@ class BackTranslationTransformer(nn.Module):
         self.feature_mean.copy_(mean)
         self.feature_std.copy_(std.clamp_min(floor))
 
-    @property
-    def n_text(self) -> int:
-        return self.text_embed.num_embeddings
-
     def encode(self, frames: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
         """``(B, T, 360)``, ``(B, T)`` -> encoder output ``(B, T, d)``."""
         x = (frames - self.feature_mean) / self.feature_std
@@ -139,6 +135,8 @@ class BackTranslationTransformer(nn.Module):
     def start_decoding(self, memory: torch.Tensor, frame_mask: torch.Tensor) -> "DecoderCache":
         """A cache for step-by-step decoding (eval mode): the cross-attention keys/values of ``memory`` per
         layer, projected once."""
+        if self.training:
+            raise RuntimeError("step-by-step decoding needs the model in eval mode (no dropout, running statistics)")
         keys, values = [], []
         for layer in self.decoder.layers:
             k, v = _project(layer.multihead_attn, memory, 1)
