@@ -24,7 +24,7 @@ from m3t_bench.cli import main
 from m3t_bench.datasets import open_split
 from m3t_bench.errors import UserError
 from m3t_bench.metrics import bleu, rouge_l
-from m3t_bench.scoring.backtranslation import ENTRY_POINT_GROUP, load_backtranslator, signature_id
+from m3t_bench.scoring.backtranslators import ENTRY_POINT_GROUP, load_backtranslator, signature_id
 from reference_models.backtranslation.checkpoint import (
     MANIFEST_FILE, TEXT_VOCAB_FILE, WEIGHTS_FILE, load_checkpoint, save_checkpoint, verify_checkpoint,
 )

@@ -13,7 +13,7 @@ Back-translation, BLEU-4 and ROUGE-L against the split's reference texts with th
 tokenisation, from one of two sources: ``bt_hyps``, a UTF-8 text file of ``<sample_id>\\t<hypothesis>``
 lines, one per sample of the split, produced by any back-translation model (signature ``bt:hyps-<sha256 of
 the file, 12 digits>``); or ``bt_model``, a back-translation model folder loaded through its plug-in
-(:mod:`m3t_bench.scoring.backtranslation`) that decodes the submission's motion (signature
+(:mod:`m3t_bench.scoring.backtranslators`) that decodes the submission's motion (signature
 ``bt:<model name>-<content hash, 12 digits>``). A skeleton-only submission has no SMPL-FX parameters for a
 model to read: its text metrics are recorded in ``skipped``.
 """
@@ -277,7 +277,7 @@ def _text_values(items: list[ScoreItem], hyps: dict[str, str], split, *, seed: i
 
 def _open_backtranslator(bt_model: str | Path, split, device: str):
     """The verified back-translation model of ``bt_model``; it must have been trained on the scored dataset."""
-    from m3t_bench.scoring.backtranslation import load_backtranslator
+    from m3t_bench.scoring.backtranslators import load_backtranslator
     translator = load_backtranslator(bt_model, device=device)
     if translator.dataset != split.spec.id:
         raise UserError(f"model was trained on {translator.dataset}; scoring {split.spec.id} needs a "
@@ -317,7 +317,7 @@ def score_submission(pred_dir: str | Path, dataset: str | Path, *, split: str = 
         model = SMPLFX.from_dir(resolve_body_models(body_models))
     bt_id = None if bt_hyps is None else "hyps-" + hashlib.sha256(Path(bt_hyps).read_bytes()).hexdigest()[:12]
     if translator is not None:
-        from m3t_bench.scoring.backtranslation import signature_id
+        from m3t_bench.scoring.backtranslators import signature_id
         bt_id = signature_id(translator)
     items = protocol_items(proto, model_id=model.model_id, dataset_id=sp.spec.id, language=sp.spec.language,
                            seed=seed, n_resamples=n_resamples, bt_id=bt_id)

@@ -12,7 +12,7 @@ from m3t_bench.errors import UserError
 
 def cmd_train_bt(args) -> int:
     from m3t_bench.datasets import open_split
-    from m3t_bench.scoring.backtranslation import signature_id
+    from m3t_bench.scoring.backtranslators import signature_id
     from reference_models.backtranslation.config import get_config
     from reference_models.backtranslation.plugin import load
     from reference_models.backtranslation.train import train_backtranslator
@@ -35,7 +35,7 @@ def cmd_train_bt(args) -> int:
 
 def cmd_backtranslate(args) -> int:
     from m3t_bench.fileio import atomic_write_text
-    from m3t_bench.scoring.backtranslation import load_backtranslator
+    from m3t_bench.scoring.backtranslators import load_backtranslator
     from m3t_bench.scoring.score import validate_against_split
     from m3t_bench.scoring.submission import JOINTS_KIND
     sub, split = validate_against_split(args.pred_dir, args.dataset, split=args.split, data_root=args.data_root)

@@ -1,5 +1,5 @@
 """The ``slt`` entry point of the ``m3t_bench.backtranslators`` group: a verified checkpoint folder as the
-scorer's :class:`m3t_bench.scoring.backtranslation.BackTranslator`."""
+scorer's :class:`m3t_bench.scoring.backtranslators.BackTranslator`."""
 
 from __future__ import annotations
 
