@@ -1,4 +1,5 @@
-"""``m3t-bench train tokenizer | tokenize | detokenize | ablate tokenizer`` (plugged in through the
+"""``m3t-bench train tokenizer | tokenize | detokenize | ablate tokenizer`` (and ``train bt``, ``backtranslate``
+from :mod:`reference_models.backtranslation.commands`; plugged in through the
 ``m3t_bench.commands`` entry point). Heavy imports happen inside the handlers, so ``m3t-bench --help``
 stays fast."""
 
@@ -10,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 from m3t_bench.errors import UserError
+from reference_models.backtranslation.commands import register as register_backtranslation
 from reference_models.slr_commands import register as register_slr
 
 MODALITY_CHOICES = ("body", "hand", "face")
@@ -164,10 +166,11 @@ def register(subparsers) -> None:
     p.set_defaults(func=cmd_ablate_tokenizer)
 
     register_slr(train_sub, subparsers)
+    register_backtranslation(subparsers, train_sub)
 
-    for parent in (train, ablate):
-        parent.set_defaults(func=lambda args, parser=parent: _missing_subcommand(parser))
+    for parent, children in ((train, train_sub), (ablate, ablate_sub)):
+        parent.set_defaults(func=lambda args, parser=parent, children=children: _missing_subcommand(parser, children))
 
 
-def _missing_subcommand(parser: argparse.ArgumentParser) -> int:
-    raise UserError(f"name what to run: {parser.prog} {{tokenizer}}")
+def _missing_subcommand(parser: argparse.ArgumentParser, children) -> int:
+    raise UserError(f"name what to run: {parser.prog} {{{', '.join(children.choices)}}}")

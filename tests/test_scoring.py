@@ -123,7 +123,8 @@ def test_back_translation_hypotheses(submissions, synth_tiny, smplfx, tmp_path):
 
 
 def test_bt_model_is_refused_without_faking_numbers(submissions, synth_tiny, smplfx, tmp_path):
-    with pytest.raises(UserError, match="no back-translation model format"):
+    # a folder that is not a back-translation model (no manifest naming its kind) gives no number
+    with pytest.raises(UserError, match="manifest.json: file not found"):
         score_submission(submissions["ground-truth"], synth_tiny / DATASET, model=smplfx, bt_model=tmp_path)
 
 

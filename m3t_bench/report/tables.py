@@ -56,6 +56,9 @@ HAND_NOTE = ("Hand = mean of the lhand and rhand values of one results file (the
              "apart from part).")
 JOINTS_ONLY_NOTE = ("(joints only): skeleton-only submission; metrics whose points a 42-joint skeleton lacks "
                     "(hand fingertip vertices, face vertices) are not computed (–).")
+GROUND_TRUTH_SYSTEM = "ground-truth"
+GROUND_TRUTH_BT_NOTE = ("ground-truth: the reference motion itself through the same back-translation model (the "
+                        "signature's bt key): the upper bound of its column.")
 REPORTED_NOTE = ("Reported: numbers as published (protocol 'reported': the conventions they were computed "
                  "under are unknown); not comparable with the scored block.")
 
@@ -274,6 +277,10 @@ def _notes(board: Leaderboard) -> list[str]:
         notes.append(HAND_NOTE)
     if any(r.system.endswith(JOINTS_ONLY_MARK) for r in board.scored):
         notes.append(JOINTS_ONLY_NOTE)
+    bt_sources = {signature_keys(sig).get("bt", "") for sig in board.signatures.values()}
+    if any(r.system == GROUND_TRUTH_SYSTEM for r in board.scored) and any(
+            b and not b.startswith("hyps-") for b in bt_sources):
+        notes.append(GROUND_TRUTH_BT_NOTE)
     if board.reported:
         notes.append(REPORTED_NOTE)
     return notes

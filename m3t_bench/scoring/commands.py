@@ -80,8 +80,8 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("score", help="validate then score a submission under a protocol",
                               description="Validate, then score a submission: DTW-JPE / DTW-PA-JPE (body, "
-                                          "hands), face DTW-VPE and, with --bt-hyps, back-translation BLEU-4 / "
-                                          "ROUGE-L. Table on stdout, progress on stderr.")
+                                          "hands), face DTW-VPE and, with --bt-model or --bt-hyps, back-"
+                                          "translation BLEU-4 / ROUGE-L. Table on stdout, progress on stderr.")
     _add_dataset_arguments(p)
     p.add_argument("--protocol", default="m3t@1",
                    help="evaluation protocol (default m3t@1; m3t-bench protocols list shows them all)")
@@ -92,8 +92,9 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed for the 95%% CIs (default 0)")
     p.add_argument("--bt-hyps", type=Path, default=None, metavar="FILE",
                    help="back-translation hypotheses: one '<sample_id>\\t<text>' line per sample")
-    p.add_argument("--bt-model", type=Path, default=None, metavar="PATH",
-                   help="back-translation model (no model format exists yet: use --bt-hyps)")
+    p.add_argument("--bt-model", type=Path, default=None, metavar="DIR",
+                   help="back-translation model folder (e.g. from `m3t-bench train bt`): decodes the submission's "
+                        "motion into text for BLEU-4 / ROUGE-L")
     add_body_models_argument(p)
     p.set_defaults(func=_cmd_score)
 

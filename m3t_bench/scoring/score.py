@@ -3,11 +3,14 @@
 Every number goes through its metric spec (:mod:`m3t_bench.protocols`): metrics on points get the
 evaluation points of the item's joint set (:mod:`m3t_bench.scoring.points`: prediction and reference
 through the same SMPL-FX model, batched, memory-bounded), text metrics get back-translation hypotheses
-(:mod:`m3t_bench.scoring.backtranslation`) against the split's reference texts with the dataset's
+(:mod:`m3t_bench.scoring.backtranslation`: from any producer, a ``<sample_id>\\t<hypothesis>`` file, or a
+back-translation model folder decoding the submission's motion through its plug-in,
+:mod:`m3t_bench.scoring.backtranslators`) against the split's reference texts with the dataset's
 language-aware tokenisation; each item's per-sample values are then aggregated with a bootstrap CI and
 signed (:mod:`m3t_bench.scoring.items`). Skeleton-only submissions (``joints`` in the model's
 ``joint_names`` order) are scored on joint sets made of named joints only; sets needing vertices
-(fingertips, face) are skipped and recorded in ``skipped``, as are text metrics without hypotheses.
+(fingertips, face) are skipped and recorded in ``skipped``, as are text metrics without hypotheses (and
+with a back-translation model, which reads SMPL-FX parameters that joint positions do not give).
 """
 
 from __future__ import annotations
@@ -25,14 +28,16 @@ from m3t_bench.errors import UserError
 from m3t_bench.protocols import Protocol, get_metric, get_protocol
 from m3t_bench.results import build_results, write_per_sample, write_results
 from m3t_bench.scoring.backtranslation import BackTranslations, check_back_translations, read_hypotheses_file
+from m3t_bench.scoring.backtranslators import load_backtranslator, signature_id
 from m3t_bench.scoring.items import N_BOOTSTRAP, ScoreItem, protocol_items, summarise
 from m3t_bench.scoring.points import chunk_ids, model_points, passes, skeleton_columns
 from m3t_bench.scoring.submission import JOINTS_KIND, Submission, check_submission, predictions_sha256
 
 #: Input kinds of the metrics a submission can be scored on (see :data:`m3t_bench.protocols.INPUTS`).
 SUBMISSION_INPUTS = ("points", "text")
-NO_BACK_TRANSLATIONS = ("no back-translation hypotheses given (--bt-hyps) and no back-translation model is "
-                        "registered for this dataset")
+NO_BACK_TRANSLATIONS = "no back-translation source given (--bt-model DIR or --bt-hyps FILE)"
+JOINTS_BACK_TRANSLATION = ("skeleton-only submission: the back-translation model reads SMPL-FX parameters (body, "
+                           "lhand, rhand, face), which joint positions do not give")
 
 
 def validate_against_split(pred_dir: str | Path, dataset: str | Path, *, split: str = "test",
@@ -125,12 +130,26 @@ def text_values(items: list[ScoreItem], back_translations: BackTranslations, spl
     return {it: it.per_sample(hyps, refs, lang=split.spec.language) for it in items}
 
 
-def _back_translations(ids: list[str], *, bt_hyps, back_translations) -> BackTranslations | None:
-    """The hypotheses the text metrics use: given, or read from ``bt_hyps``; checked against the split."""
-    if back_translations is None and bt_hyps is not None:
-        return read_hypotheses_file(bt_hyps, ids)
+def _back_translations(sub: Submission, split, *, bt_hyps, bt_model, bt_device: str, back_translations,
+                        progress: bool) -> BackTranslations | None:
+    """The hypotheses the text metrics use: given, read from ``bt_hyps``, or decoded from the submission's
+    motion by the model folder ``bt_model`` (which must have been trained on the scored dataset); checked
+    against the split. ``None`` when there is none (or a skeleton-only submission meets a model)."""
+    if sum(x is not None for x in (bt_hyps, bt_model, back_translations)) > 1:
+        raise UserError("give one back-translation source (--bt-hyps or --bt-model), not several", field="--bt-model")
+    if bt_hyps is not None:
+        return read_hypotheses_file(bt_hyps, split.ids)
+    if bt_model is not None:
+        translator = load_backtranslator(bt_model, device=bt_device)
+        if translator.dataset != split.spec.id:
+            raise UserError(f"model was trained on {translator.dataset}; scoring {split.spec.id} needs a "
+                            f"back-translation model trained on that dataset", file=bt_model, field="--bt-model")
+        if sub.kind == JOINTS_KIND:
+            return None
+        hyps = translator.translate([sub.samples[i] for i in sub.ids], progress=progress)
+        return BackTranslations(hyps=dict(zip(sub.ids, hyps)), source_id=signature_id(translator))
     if back_translations is not None:
-        check_back_translations(back_translations, ids)
+        check_back_translations(back_translations, split.ids)
     return back_translations
 
 
@@ -148,24 +167,22 @@ def score_submission(pred_dir: str | Path, dataset: str | Path, *, split: str = 
                      data_root: str | Path | None = None, jobs: int = 1, seed: int = 0,
                      bt_hyps: str | Path | None = None, bt_model: str | Path | None = None,
                      back_translations: BackTranslations | None = None, progress: bool = False, model=None,
-                     n_resamples: int = N_BOOTSTRAP) -> ScoreReport:
+                     n_resamples: int = N_BOOTSTRAP, bt_device: str = "cpu") -> ScoreReport:
     """Validate then score a submission folder under ``protocol`` (a registered name or a
     :class:`~m3t_bench.protocols.Protocol`); return the results object and per-sample values.
 
     ``model``: an already built :class:`m3t_bench.body.SMPLFX` (else built from ``body_models`` /
     ``$M3T_BODY_MODELS``). ``jobs``: parallel DTW workers (results do not depend on it). Text metrics use
-    ``back_translations`` (from any producer) or the hypotheses file ``bt_hyps``; without either they are
-    listed under ``skipped``.
+    one of ``back_translations`` (from any producer), the hypotheses file ``bt_hyps`` or the
+    back-translation model folder ``bt_model`` (decoded on ``bt_device``); without any they are listed under
+    ``skipped``.
     """
-    if bt_model is not None:
-        raise UserError("no back-translation model format is available in this toolkit yet; run your "
-                        "back-translation model yourself and pass its outputs with --bt-hyps FILE "
-                        "('<sample_id>\\t<text>' lines)", field="--bt-model")
     if jobs < 1:
         raise UserError(f"{jobs}; expected at least 1", field="--jobs")
     sub, sp = validate_against_split(pred_dir, dataset, split=split, data_root=data_root)
     proto = _protocol(protocol)
-    back_translations = _back_translations(sp.ids, bt_hyps=bt_hyps, back_translations=back_translations)
+    back_translations = _back_translations(sub, sp, bt_hyps=bt_hyps, bt_model=bt_model, bt_device=bt_device,
+                                           back_translations=back_translations, progress=progress)
     model = model if model is not None else SMPLFX.from_dir(resolve_body_models(body_models))
     items = protocol_items(proto, model_id=model.model_id, dataset_id=sp.spec.id, language=sp.spec.language,
                            seed=seed, n_resamples=n_resamples,
@@ -175,7 +192,8 @@ def score_submission(pred_dir: str | Path, dataset: str | Path, *, split: str = 
                           jobs=jobs, progress=progress, skipped=skipped)
     text_items = [it for it in items if not it.joint_set]
     if back_translations is None:
-        skipped += [_skip(it, NO_BACK_TRANSLATIONS) for it in text_items]
+        reason = JOINTS_BACK_TRANSLATION if bt_model is not None else NO_BACK_TRANSLATIONS
+        skipped += [_skip(it, reason) for it in text_items]
     else:
         values.update(text_values(text_items, back_translations, sp))
     results = build_results(

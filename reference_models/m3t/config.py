@@ -7,15 +7,14 @@ and depth that train in seconds on a CPU (tests, SynthSign demos).
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from m3t_bench.errors import UserError
+from reference_models.configuration import JsonConfig
 
 
 @dataclass(frozen=True)
-class TokenizerConfig:
+class TokenizerConfig(JsonConfig):
     """Architecture and training hyper-parameters of one tokenizer (the same for every modality).
 
     width: channels of every hidden Conv1D (the paper's HS); depth: residual blocks per stage;
@@ -48,6 +47,8 @@ class TokenizerConfig:
     val_every: int = 1
     val_samples: int | None = None
 
+    label = "tokenizer"
+
     def __post_init__(self):
         if self.width < 1 or self.depth < 0 or self.down_stages < 1 or self.batch_size < 1 or self.epochs < 1:
             raise ValueError(f"tokenizer config {self.name!r}: width, batch size and epochs must be positive")
@@ -59,32 +60,6 @@ class TokenizerConfig:
     def downsample(self) -> int:
         """Frames per token (4 for two stages)."""
         return 2 ** self.down_stages
-
-    def replace(self, **changes) -> "TokenizerConfig":
-        """A copy with some fields changed (``None`` values are ignored)."""
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict, *, file=None) -> "TokenizerConfig":
-        """Rebuild a config from its JSON form; unknown or missing fields are a :class:`UserError`."""
-        return config_from_dict(cls, data, what="tokenizer config", file=file)
-
-
-def config_from_dict(cls, data: dict, *, what: str, file=None, build: Callable[[dict], object] | None = None):
-    """A config dataclass ``cls`` from its JSON form ``data``: unknown fields, missing fields and invalid
-    values are a :class:`UserError` naming ``file`` (``what`` names the config in the message). ``build``
-    (default ``cls(**data)``) makes the object from the checked fields, e.g. to rebuild nested configs."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise UserError(f"unknown {what} field(s) {unknown}", file=file, field="config")
-    try:
-        return build(data) if build is not None else cls(**data)
-    except (TypeError, ValueError) as exc:
-        raise UserError(f"invalid {what} ({exc})", file=file, field="config") from None
 
 
 #: Paper appendix D.1: width 1024, 6 blocks per stage, batch 16 (Table 3's best row), 100 epochs,

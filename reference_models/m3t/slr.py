@@ -18,14 +18,13 @@ NMFs-CSL classes has 26.4M trainable parameters (:func:`parameter_count`): 25.2M
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from m3t_bench.errors import UserError
-from reference_models.m3t.config import config_from_dict
+from reference_models.configuration import JsonConfig
 from reference_models.m3t.slr_window import WindowConfig
 
 #: Streams in interleaving order, and the tokenizer modality that encodes each.
@@ -51,7 +50,7 @@ def modality_streams(modalities: tuple[str, ...]) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class SLRConfig:
+class SLRConfig(JsonConfig):
     """Architecture and training hyper-parameters of the probe head.
 
     d_model/layers/heads/ff/dropout: transformer encoder; head_hidden: hidden width of the classifier MLP
@@ -63,6 +62,8 @@ class SLRConfig:
     has no validation split; feature_cache_mb: encoder features kept in memory (computed once; beyond
     this budget they are recomputed per batch); window: active-window cropping thresholds.
     """
+
+    label = "SLR"
 
     name: str
     d_model: int
@@ -97,21 +98,9 @@ class SLRConfig:
             raise ValueError(f"SLR config {self.name!r}: lr must be positive, min_lr in [0, lr], head_hidden, "
                              f"feature_cache_mb and weight_decay non-negative")
 
-    def replace(self, **changes) -> "SLRConfig":
-        """A copy with some fields changed (``None`` values are ignored); :class:`UserError` when invalid."""
-        try:
-            return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
-        except ValueError as exc:
-            raise UserError(str(exc), field="config") from None
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
     @classmethod
-    def from_dict(cls, data: dict, *, file=None) -> "SLRConfig":
-        """Inverse of :meth:`to_dict`; unknown or missing fields are a :class:`UserError`."""
-        return config_from_dict(cls, data, what="SLR config", file=file,
-                                build=lambda d: cls(**{**d, "window": WindowConfig(**d.get("window", {}))}))
+    def _from_fields(cls, data: dict) -> "SLRConfig":
+        return cls(**{**data, "window": WindowConfig(**data.get("window", {}))})
 
 
 #: Paper appendix D.3: d 1024, 3 layers, 4 heads, Adam with cosine annealing, 100 epochs, batch 64,
