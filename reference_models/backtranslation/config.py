@@ -28,8 +28,9 @@ class BTConfig(JsonConfig):
     Losses: ``translation_weight`` × token cross-entropy (summed over a sentence's tokens, averaged over
     sentences) + ``gloss_weight`` × gloss CTC on the encoder output (summed per sentence, averaged).
     Optimiser: Adam (``lr``, ``betas``, ``weight_decay``); the learning rate is multiplied by
-    ``plateau_factor`` when validation BLEU-4 has not improved for ``plateau_patience`` validations, and
-    training stops early once it would fall below ``min_lr``. ``batch_size`` is the global batch (sentences),
+    ``plateau_factor`` when validation BLEU-4 has not improved for more than ``plateau_patience`` validations
+    in a row (as torch's ``ReduceLROnPlateau`` counts), and training stops early once it would fall below
+    ``min_lr``. ``batch_size`` is the global batch (sentences),
     ``epochs`` the most epochs, ``val_every`` validation every this many epochs (and after the last).
     Decoding: beam search of width ``beam_size`` (1 = greedy) with the GNMT length penalty
     ``((5 + length) / 6) ** beam_alpha`` (``beam_alpha`` 0: none), at most ``max_output_length`` tokens.

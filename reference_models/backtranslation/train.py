@@ -6,7 +6,7 @@ One plain loop: length-bucketed batches (:func:`data.epoch_batches`, a function 
 averaged over the batch's sentences; no CTC when the training split gives no glosses, see
 :mod:`reference_models.backtranslation.text`), Adam. After every ``val_every`` epochs the validation split is
 translated greedily (as neccam/slt validates) and scored with corpus BLEU-4 in the dataset's language
-(:func:`m3t_bench.metrics.bleu`); the best checkpoint is written; after ``plateau_patience`` validations
+(:func:`m3t_bench.metrics.bleu`); the best checkpoint is written; after more than ``plateau_patience`` validations
 without improvement the learning rate is multiplied by ``plateau_factor``, and training ends when it would
 fall below ``min_lr`` or after ``epochs`` epochs.
 
