@@ -9,7 +9,6 @@ McClure 1987, the form SMPLify uses).
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 
