@@ -9,9 +9,15 @@ from m3t_bench.datasets.specs import DatasetSpec, get_spec, is_registered
 from m3t_bench.datasets.store import CARD, MANIFEST, Split, read_card, read_manifest
 from m3t_bench.fileio import sha256_file
 from m3t_bench.errors import UserError
-from m3t_bench.motion import load_sample
+from m3t_bench.motion.sequence import read_sample
 
 DATA_ROOT_ENV = "M3T_DATA_ROOT"
+#: Set to 1 to let a split's sample files be symbolic links resolving outside the split folder.
+ALLOW_LINKS_ENV = "M3T_ALLOW_OUTSIDE_LINKS"
+
+
+def _allow_links(value: bool | None) -> bool:
+    return os.environ.get(ALLOW_LINKS_ENV, "") == "1" if value is None else bool(value)
 
 
 def default_data_root(data_root: str | Path | None = None) -> Path:
@@ -68,17 +74,21 @@ def _alias_candidates(split: str) -> tuple[str, ...]:
 
 
 def open_split(name_or_path: str | Path, split: str | None = None, *, data_root: str | Path | None = None,
-               verify: bool = True) -> Split:
+               verify: bool = True, allow_outside_links: bool | None = None) -> Split:
     """Open a split by registered name (looked up under ``data_root``) or by folder path.
 
     With ``verify`` the manifest's sha256 must match ``dataset.json`` and every listed sample file must
     exist; per-file content hashes are checked when a sample is loaded (``Split.load``) and all at once by
-    :func:`verify_split`.
+    :func:`verify_split`. Sample files (and the manifest and card) must resolve inside the split folder
+    (a symbolic link pointing elsewhere is refused) unless ``allow_outside_links`` (default: whether
+    ``$M3T_ALLOW_OUTSIDE_LINKS`` is ``1``).
     """
     split_dir = resolve_split_dir(name_or_path, split, data_root=data_root)
-    card = read_card(split_dir)
+    allow_outside_links = _allow_links(allow_outside_links)
+    links = "follow" if allow_outside_links else "inside"
+    card = read_card(split_dir, links=links)
     spec = _spec_from_card(card, split_dir / CARD)
-    entries, digest = read_manifest(split_dir)
+    entries, digest = read_manifest(split_dir, links=links)
     if split is not None and spec.canonical_split(split) != card["split"]:
         raise UserError(f"folder holds split {card['split']!r}, not {split!r}", file=split_dir / CARD,
                         field="split")
@@ -92,16 +102,18 @@ def open_split(name_or_path: str | Path, split: str | None = None, *, data_root:
             raise UserError(f"{len(missing)} sample file(s) listed in the manifest are missing, first "
                             f"{missing[0]}.npz", file=split_dir)
     return Split(spec=spec, split=card["split"], root=split_dir, entries=entries, manifest_sha256=digest,
-                 body_model_id=str(card["body_model_id"]), card=card.get("card", {}), info=card)
+                 body_model_id=str(card["body_model_id"]), card=card.get("card", {}), info=card,
+                 allow_outside_links=allow_outside_links)
 
 
-def verify_split(name_or_path: str | Path, split: str | None = None, *,
-                 data_root: str | Path | None = None) -> tuple[Split | None, list[str]]:
+def verify_split(name_or_path: str | Path, split: str | None = None, *, data_root: str | Path | None = None,
+                 allow_outside_links: bool | None = None) -> tuple[Split | None, list[str]]:
     """Check everything about a split and return ``(split or None, problems)``; problems are one line
     each naming the file and field: manifest hash, every sample present, a valid npz, contract-valid,
     frame count and sha256 as listed."""
     try:
-        sp = open_split(name_or_path, split, data_root=data_root, verify=False)
+        sp = open_split(name_or_path, split, data_root=data_root, verify=False,
+                        allow_outside_links=allow_outside_links)
     except UserError as exc:
         return None, [str(exc)]
     problems: list[str] = []
@@ -112,10 +124,12 @@ def verify_split(name_or_path: str | Path, split: str | None = None, *,
         if not path.is_file():
             problems.append(f"{path}: missing (listed in the manifest)")
             continue
-        if "sha256" in entry and sha256_file(path) != entry["sha256"]:
-            problems.append(f"{path}: sha256: content differs from the manifest's hash")
+        links = sp.links_policy()
         try:
-            seq = load_sample(path, validate=False)
+            if "sha256" in entry and sha256_file(path, links=links, root=sp.root) != entry["sha256"]:
+                problems.append(f"{path}: sha256: content differs from the manifest's hash")
+            seq = read_sample(path, max_frames=entry["n_frames"], links=links, root=sp.root,
+                              too_long=lambda n, e=entry: f"file has {n} frames, manifest says {e['n_frames']}")
         except UserError as exc:
             problems.append(str(exc))
             continue

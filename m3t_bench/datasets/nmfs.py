@@ -85,13 +85,11 @@ def class_list_problems(text: str, *, file: str | Path = "<class list>") -> tupl
 
 def load_class_list(path: str | Path) -> list[NmfsClass]:
     """Read and validate a class-list file; raise :class:`ValidationFailed` listing every problem."""
+    from m3t_bench.safe_read import read_text
     path = Path(path)
     if not path.is_file():
         raise UserError("class list not found (expected a TSV: class_id, gloss, group, confusing)", file=path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise UserError("not UTF-8 text", file=path) from None
+    text = read_text(path, max_bytes=64 << 20, what="UTF-8 TSV class list")
     classes, problems = class_list_problems(text, file=path)
     if problems:
         raise ValidationFailed(problems)
