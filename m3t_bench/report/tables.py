@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from m3t_bench.errors import UserError
 from m3t_bench.results import read_results
+from m3t_bench.safe_read import read_json
 from m3t_bench.signature import Signature
 
 TABLES: dict[int, tuple[tuple[str, str], ...]] = {
@@ -155,8 +156,8 @@ def load_reported(reported_dir: Path, datasets: list[str], columns: list[Column]
     citations: list[str] = []
     wanted = {(c.dataset, c.metric, c.part): c for c in columns}
     for path in sorted(reported_dir.glob("*.json")) if reported_dir.is_dir() else []:
+        doc = read_json(path, what="reported-numbers JSON")
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
             if doc.get("protocol") != "reported":
                 raise UserError("protocol is not 'reported'; expected published numbers only here", file=path,
                                 field="protocol")
@@ -168,14 +169,17 @@ def load_reported(reported_dir: Path, datasets: list[str], columns: list[Column]
                     col = wanted.get((entry["dataset"], s["metric"], s["part"]))
                     if col is None:
                         continue
+                    value = float(s["value"])
+                    if not math.isfinite(value) or not isinstance(entry["system"], str):
+                        raise ValueError(f"system {entry['system']!r:.80} value {s['value']!r:.40}: expected a "
+                                         f"system name and a finite number")
                     row = rows.setdefault(entry["system"], Row(system=entry["system"], block="reported"))
-                    row.cells[col] = Cell(value=float(s["value"]), signature=None, source=str(path),
-                                          unit=s.get("unit"))
+                    row.cells[col] = Cell(value=value, signature=None, source=str(path), unit=s.get("unit"))
                     used = True
-        except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
+            citation = f"{doc['citation']} {doc.get('source', '')}".strip()
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise UserError(f"malformed reported-numbers file ({type(exc).__name__}: {exc}); expected the layout "
                             f"of leaderboards/reported/*.json", file=path) from None
-        citation = f"{doc['citation']} {doc.get('source', '')}".strip()
         if used and citation not in citations:
             citations.append(citation)
     return list(rows.values()), citations
@@ -207,9 +211,10 @@ def available_datasets(results_dir: Path, reported_dir: Path | None = None) -> l
     names = {p.name for p in results_dir.iterdir() if p.is_dir()} if results_dir.is_dir() else set()
     if reported_dir is not None and reported_dir.is_dir():
         for path in reported_dir.glob("*.json"):
+            doc = read_json(path, what="reported-numbers JSON")
             try:
-                names |= {e["dataset"] for e in json.loads(path.read_text(encoding="utf-8"))["rows"]}
-            except (KeyError, TypeError, json.JSONDecodeError):
+                names |= {str(e["dataset"]) for e in doc["rows"]}
+            except (KeyError, TypeError):
                 raise UserError("malformed reported-numbers file; expected rows with a dataset", file=path) from None
     return [d for d in PAPER_DATASET_ORDER if d in names] + sorted(names - set(PAPER_DATASET_ORDER))
 
