@@ -369,3 +369,101 @@ def test_ctrl_c_during_a_command_unwinds_then_is_one_line_and_130(tmp_path):
         "raise SystemExit(cli.main(['boom']))\n")
     assert proc.returncode == 130 and proc.stderr == "m3t-bench: interrupted\n", proc.stderr
     assert list(tmp_path.iterdir()) == []  # the temporary file was removed, nothing half-written
+
+
+# ------------------------------------------------------------------------------------------ own cases
+def test_a_system_name_cannot_forge_markdown_rows():
+    from m3t_bench.report.tables import md_escape
+    assert md_escape("evil | 0.00 |\n| fake") == "evil \\| 0.00 \\|\\n\\| fake"
+
+
+@pytest.mark.parametrize("kind, match", [
+    ("float128", "dtype float128, expected float32"),
+    ("many-entries", "lists 5,000 entries"),
+])
+def test_odd_archives(sub, split_dir, capsys, kind, match):
+    arrays = dict(np.load(sub / "s0.npz"))
+    (sub / "s0.npz").unlink()
+    with zipfile.ZipFile(sub / "s0.npz", "w") as zf:
+        for key, value in arrays.items():
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, value.astype(np.longdouble) if kind == "float128" and key == "face" else value)
+            zf.writestr(f"{key}.npy", buf.getvalue())
+        for i in range(5000 - len(arrays) if kind == "many-entries" else 0):
+            zf.writestr(f"x{i}", b"")
+    one_error(*validate(sub, split_dir, capsys), match)
+
+
+def test_convert_output_and_input_special_files(tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    np.save(tmp_path / "in" / "a.npy", _flat360())
+    (tmp_path / "f").write_text("x")
+    one_error(*convert(tmp_path / "in", tmp_path / "f", capsys), "is not a folder")
+    os.mkfifo(tmp_path / "in" / "b.npy")
+    one_error(*convert(tmp_path / "in", tmp_path / "out", capsys), "FIFO")
+
+
+@pytest.mark.parametrize("kind, match", [("pipe-name", "cannot be a dataset name"),
+                                         ("huge-frames", "expected an integer from 1 to 100000"),
+                                         ("split-escape", "cannot be a split")])
+def test_dataset_names_and_sizes(split_copy, capsys, kind, match):
+    if kind == "pipe-name":
+        card = json.loads((split_copy / "dataset.json").read_text())
+        card["name"] = card["spec"]["name"] = "x|v:9"
+        (split_copy / "dataset.json").write_text(json.dumps(card))
+    if kind == "huge-frames":
+        rows = [json.loads(line) for line in (split_copy / "manifest.jsonl").read_text().splitlines()]
+        rows[0]["n_frames"] = 10**12
+        _rewrite_manifest(split_copy, "".join(json.dumps(r) + "\n" for r in rows))
+    target = [split_copy.parent, "--split", "../../x"] if kind == "split-escape" else [split_copy]
+    code, err = run(["datasets", "verify", *target], capsys)
+    assert code == 2 and match in err[-1], err
+
+
+def test_class_list_with_a_huge_class_id(tmp_path):
+    from m3t_bench.datasets.nmfs import load_class_list
+    from m3t_bench.errors import ValidationFailed
+    (tmp_path / "c.tsv").write_text("class_id\tgloss\tgroup\tconfusing\n" + "9" * 5000 + "\tx\t\t0\n")
+    with pytest.raises(ValidationFailed, match="at most 9 digits"):
+        load_class_list(tmp_path / "c.tsv")
+
+
+def test_deeply_nested_model_pickle(tmp_path):
+    from m3t_bench.body.safe_pickle import load_model_pickle
+    from m3t_bench.errors import UserError
+    n = 100_000   # {"x": {"x": ...}} written with pickle opcodes (no recursion needed to build it)
+    (tmp_path / "m.pkl").write_bytes(b"\x80\x02" + b"}X\x01\x00\x00\x00x" * n + b"}" + b"s" * n + b".")
+    with pytest.raises(UserError, match="nested too deeply"):
+        load_model_pickle(tmp_path / "m.pkl")
+
+
+def test_training_overrides_and_resume_state(synth_tiny, tmp_path, capsys):
+    data = synth_tiny / "synthsign-csl"
+    one_error(*run(["train", "tokenizer", "--modality", "body", "--data", data, "--out", tmp_path / "t",
+                    "--width", "1000000", "--quiet"], capsys), "width 1000000")
+    from reference_models.m3t.train import _check_resume_state
+    from reference_models.m3t.config import TINY
+    from m3t_bench.errors import UserError
+    with pytest.raises(UserError, match="epoch: got 'three'"):
+        _check_resume_state({"epoch": "three", "step": 0, "best_epoch": -1, "best_val_mm": None, "history": [],
+                             "optimizer_param_groups": []}, TINY, tmp_path / "train_state.json")
+
+
+def test_closed_stdout_ends_quietly():
+    proc = _cli_subprocess(
+        "import os, sys, m3t_bench.cli as cli\n"
+        "r, w = os.pipe(); os.close(r); os.dup2(w, 1)\n"
+        "def register(sub):\n"
+        "    sub.add_parser('talk').set_defaults(func=lambda args: print('x' * 100000, flush=True))\n"
+        "cli._command_registrars = lambda: iter([register])\n"
+        "raise SystemExit(cli.main(['talk']))\n")
+    assert proc.returncode == 141 and proc.stderr == "", proc.stderr
+
+
+def test_reported_numbers_without_citation(tmp_path, capsys):
+    (tmp_path / "rep").mkdir()
+    (tmp_path / "res").mkdir()
+    (tmp_path / "rep" / "r.json").write_text(json.dumps({"protocol": "reported", "rows": [
+        {"dataset": "synthsign-csl", "system": "s", "scores": [{"metric": "dtw-jpe", "part": "body", "value": 1.0}]}]}))
+    one_error(*run(["table", "--results-dir", tmp_path / "res", "--reported-dir", tmp_path / "rep", "--dataset",
+                    "synthsign-csl"], capsys), "KeyError: 'citation'")

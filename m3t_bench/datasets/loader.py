@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from m3t_bench.datasets.specs import DatasetSpec, get_spec, is_registered
+from m3t_bench.datasets.specs import DatasetSpec, check_name, get_spec, is_registered
 from m3t_bench.datasets.store import CARD, MANIFEST, Split, read_card, read_manifest
 from m3t_bench.fileio import sha256_file
 from m3t_bench.errors import UserError
@@ -47,6 +47,7 @@ def resolve_split_dir(name_or_path: str | Path, split: str | None, *,
             return path
         if split is None:
             raise UserError("is a dataset folder; name the split (--split)", file=path)
+        check_name(split, "split")
         candidates = [s for s in {split, *_alias_candidates(split)} if (path / s / MANIFEST).is_file()]
         if not candidates:
             subs = sorted(p.name for p in path.iterdir() if (p / MANIFEST).is_file())

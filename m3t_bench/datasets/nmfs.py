@@ -54,8 +54,9 @@ def class_list_problems(text: str, *, file: str | Path = "<class list>") -> tupl
             problems.append(f"{file}: line {lineno}: {len(cells)} column(s), expected {len(COLUMNS)} (tab-separated)")
             continue
         cid, gloss, group, confusing = (c.strip() for c in cells)
-        if not cid.isdigit():
-            problems.append(f"{file}: line {lineno}: class_id {cid!r}, expected a non-negative integer")
+        if not (cid.isascii() and cid.isdigit()) or len(cid) > 9:
+            problems.append(f"{file}: line {lineno}: class_id {cid!r:.40}, expected a non-negative integer "
+                            f"(at most 9 digits)")
             continue
         if not gloss:
             problems.append(f"{file}: line {lineno}: gloss: empty, expected the sign's gloss")

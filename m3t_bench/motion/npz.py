@@ -53,6 +53,8 @@ def write_npz(path: str | Path, arrays: Mapping[str, np.ndarray], *, compress: b
 #: the toolkit reads, SMPL-X 2020 model files, hold about 250 MB of float64 arrays).
 MAX_FILE_BYTES = 2 << 30
 MAX_ARRAY_BYTES = 2 << 30
+#: Most entries an archive may list (its central directory is parsed whole; a sample has at most six).
+MAX_MEMBERS = 4096
 #: ``check(name, shape, dtype)`` -> a problem (one line: what was declared and what is expected) or None.
 HeaderCheck = Callable[[str, tuple[int, ...], np.dtype], "str | None"]
 _NPY_MAGIC = b"\x93NUMPY"
@@ -119,6 +121,12 @@ def _archive(path: Path, max_file_bytes: int, links: str, root) -> Iterator[dict
     with open_regular(path, max_bytes=max_file_bytes, links=links, root=root, what=".npz archive") as fh:
         if fh.read(len(_NPY_MAGIC)) == _NPY_MAGIC:
             raise UserError("is a single .npy array, expected an .npz archive of named arrays", file=path)
+        try:  # the entry count from the end record, before the central directory is parsed
+            n_members = zipfile._EndRecData(fh)[zipfile._ECD_ENTRIES_TOTAL]
+        except Exception:
+            n_members = 0
+        if n_members > MAX_MEMBERS:
+            raise UserError(f"lists {n_members:,} entries; expected at most {MAX_MEMBERS:,} arrays", file=path)
         fh.seek(0)
         try:
             zf = zipfile.ZipFile(fh)

@@ -19,7 +19,7 @@ from m3t_bench.errors import ValidationFailed
 from m3t_bench.motion import layout
 from m3t_bench.motion.limits import (FACE_COEFF_ABS_MAX, JOINT_ABS_MAX_M, MAX_FRAMES, MAX_JOINTS, ROT6D_ABS_MAX,
                                      SHAPE_ABS_MAX)
-from m3t_bench.motion.npz import HeaderCheck, read_npz, write_npz
+from m3t_bench.motion.npz import MAX_FILE_BYTES, HeaderCheck, read_npz, write_npz
 
 #: Relative tolerance under which the two 6D columns cannot be Gram–Schmidt orthonormalised.
 DEGENERATE_6D_TOL = 1e-4
@@ -230,8 +230,9 @@ def read_sample(path: str | Path, *, max_frames: int = MAX_FRAMES, too_long: Cal
     """Read one sample ``.npz`` without validating its values: only the contract's arrays, each header
     checked by :func:`sample_header_check` before its data is read (``links``/``root``: the symbolic-link
     policy of :mod:`m3t_bench.safe_read`). Unknown array names are ignored (never decompressed)."""
+    max_bytes = max_frames * (layout.FRAME_DIM + _PER_FRAME_VALUES["joints"]) * 8 + layout.SHAPE_DIM * 8
     arrays = read_npz(path, expected=SAMPLE_ARRAYS, check=sample_header_check(max_frames, too_long), links=links,
-                      root=root)
+                      root=root, max_bytes=max_bytes, max_file_bytes=min(max_bytes + (1 << 20), MAX_FILE_BYTES))
     return MotionSequence(**arrays)
 
 

@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from m3t_bench.errors import UserError
+from m3t_bench.errors import UserError, one_line
 from m3t_bench.results import read_results
 from m3t_bench.safe_read import read_json
 from m3t_bench.signature import Signature
@@ -248,13 +248,18 @@ def _notes(board: Leaderboard) -> list[str]:
     return notes
 
 
+def md_escape(text: str) -> str:
+    """``text`` as one markdown table cell: one line (:func:`~m3t_bench.errors.one_line`), ``|`` escaped."""
+    return one_line(text).replace("|", "\\|")
+
+
 def render_markdown(board: Leaderboard) -> str:
     """GitHub markdown: the scored block, the reported block, then signatures, notes and citations."""
     header = "| System | " + " | ".join(c.label for c in board.columns) + " |"
     rule = "|---|" + "---:|" * len(board.columns)
 
     def block(rows: list[Row]) -> list[str]:
-        return [header, rule] + [f"| {r.system} | " + " | ".join(_fmt(r.cells.get(c)) for c in board.columns) + " |"
+        return [header, rule] + [f"| {md_escape(r.system)} | " + " | ".join(_fmt(r.cells.get(c)) for c in board.columns) + " |"
                                  for r in rows]
 
     lines = [f"### Table {board.number}: {TABLE_TITLES[board.number]}", ""]
@@ -268,7 +273,7 @@ def render_markdown(board: Leaderboard) -> str:
     if notes:
         lines += [""] + [f"Note: {n}" for n in notes]
     if board.citations:
-        lines += ["", "Sources:", ""] + [f"- {c}" for c in board.citations]
+        lines += ["", "Sources:", ""] + [f"- {one_line(c)}" for c in board.citations]
     return "\n".join(lines) + "\n"
 
 
@@ -277,7 +282,7 @@ _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$",
 
 
 def latex_escape(text: str) -> str:
-    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in one_line(text))
 
 
 def _spans(values: list[tuple]) -> list[tuple[tuple, int]]:
@@ -317,7 +322,7 @@ def render_latex(board: Leaderboard) -> str:
     lines += [r"\bottomrule", r"\end{tabular}"]
     lines += [f"% {c.label}: {s}" for c, s in board.signatures.items()]
     lines += [f"% Note: {note}" for note in _notes(board)]
-    lines += [f"% Source: {c}" for c in board.citations]
+    lines += [f"% Source: {one_line(c)}" for c in board.citations]
     return "\n".join(lines) + "\n"
 
 

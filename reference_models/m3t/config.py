@@ -112,8 +112,12 @@ class TokenizerConfig:
         return 2 ** self.down_stages
 
     def replace(self, **changes) -> "TokenizerConfig":
-        """A copy with some fields changed (``None`` values are ignored)."""
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+        """A copy with some fields changed (``None`` values are ignored); :class:`UserError` when a value is out
+        of bounds (e.g. a command-line override)."""
+        try:
+            return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+        except ValueError as exc:
+            raise UserError(f"invalid tokenizer config ({exc})", field="config") from None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
