@@ -47,6 +47,12 @@ LINK_POLICIES = ("follow", "refuse", "inside")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+def exists(path: str | Path) -> bool:
+    """Whether ``path`` names anything at all (a file, folder, FIFO, device, even a broken link): tells a
+    missing file from one the readers below refuse, so each gets its own message."""
+    return os.path.lexists(path)
+
+
 def _kind(mode: int) -> str:
     for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
                        (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
@@ -226,4 +232,4 @@ def read_json_object(path: str | Path, **kwargs) -> dict:
 
 
 __all__ = ["LINK_POLICIES", "MAX_JSON_BYTES", "MAX_JSON_DEPTH", "MAX_JSON_INT_DIGITS", "MAX_TEXT_BYTES",
-           "decode_utf8", "open_regular", "parse_json", "read_bytes", "read_json", "read_json_object", "read_text"]
+           "decode_utf8", "exists", "open_regular", "parse_json", "read_bytes", "read_json", "read_json_object", "read_text"]

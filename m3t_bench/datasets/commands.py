@@ -55,14 +55,15 @@ def _verify(args) -> int:
     from m3t_bench.errors import one_line
     from m3t_bench.datasets.specs import get_spec, is_registered
     from m3t_bench.datasets.store import MANIFEST
+    from m3t_bench.safe_read import exists
 
     target = Path(args.name_or_path)
     if args.split:
         splits = args.split
-    elif target.is_dir() and (target / MANIFEST).is_file():
+    elif target.is_dir() and exists(target / MANIFEST):
         splits = [None]
     elif target.is_dir():
-        splits = sorted(p.name for p in target.iterdir() if (p / MANIFEST).is_file()) or [None]
+        splits = sorted(p.name for p in target.iterdir() if exists(p / MANIFEST)) or [None]
     elif is_registered(args.name_or_path):
         splits = list(get_spec(args.name_or_path).splits)
     else:

@@ -9,6 +9,7 @@ from m3t_bench.datasets.specs import DatasetSpec, check_name, get_spec, is_regis
 from m3t_bench.datasets.store import CARD, MANIFEST, Split, read_card, read_manifest
 from m3t_bench.fileio import sha256_file
 from m3t_bench.errors import UserError
+from m3t_bench.safe_read import exists
 from m3t_bench.motion.sequence import read_sample
 
 DATA_ROOT_ENV = "M3T_DATA_ROOT"
@@ -43,14 +44,14 @@ def resolve_split_dir(name_or_path: str | Path, split: str | None, *,
     (``DIR/<split>``) or a split folder (holding ``manifest.jsonl``)."""
     path = Path(name_or_path)
     if path.is_dir():
-        if (path / MANIFEST).is_file() or (path / CARD).is_file():
+        if exists(path / MANIFEST) or exists(path / CARD):
             return path
         if split is None:
             raise UserError("is a dataset folder; name the split (--split)", file=path)
         check_name(split, "split")
-        candidates = [s for s in {split, *_alias_candidates(split)} if (path / s / MANIFEST).is_file()]
+        candidates = [s for s in {split, *_alias_candidates(split)} if exists(path / s / MANIFEST)]
         if not candidates:
-            subs = sorted(p.name for p in path.iterdir() if (p / MANIFEST).is_file())
+            subs = sorted(p.name for p in path.iterdir() if exists(p / MANIFEST))
             raise UserError(f"no split {split!r} here (expected {split}/{MANIFEST}); found: "
                             f"{', '.join(subs) or 'no split folders'}", file=path)
         return path / sorted(candidates)[0]
@@ -62,7 +63,7 @@ def resolve_split_dir(name_or_path: str | Path, split: str | None, *,
         raise UserError(f"name the split of {spec.id} ({', '.join(spec.splits)})", field="split")
     root = default_data_root(data_root)
     split_dir = root / spec.name / spec.canonical_split(split)
-    if not (split_dir / MANIFEST).is_file():
+    if not exists(split_dir / MANIFEST):
         raise UserError(f"{spec.id} split {spec.canonical_split(split)!r} not found (expected {MANIFEST} "
                         f"there); generate SynthSign with `m3t-bench synth`, convert pseudo-GT with "
                         f"`m3t-bench datasets convert`, or point --data-root/${DATA_ROOT_ENV} at the data",
@@ -98,7 +99,7 @@ def open_split(name_or_path: str | Path, split: str | None = None, *, data_root:
             raise UserError(f"manifest.jsonl changed since dataset.json was written (sha256 {digest[:12]}…, "
                             f"card says {str(card['manifest_sha256'])[:12]}…)", file=split_dir / MANIFEST,
                             field="manifest_sha256")
-        missing = [e["id"] for e in entries if not (split_dir / f"{e['id']}.npz").is_file()]
+        missing = [e["id"] for e in entries if not exists(split_dir / f"{e['id']}.npz")]
         if missing:
             raise UserError(f"{len(missing)} sample file(s) listed in the manifest are missing, first "
                             f"{missing[0]}.npz", file=split_dir)
@@ -122,7 +123,7 @@ def verify_split(name_or_path: str | Path, split: str | None = None, *, data_roo
         problems.append(f"{sp.root / MANIFEST}: manifest_sha256: content changed since dataset.json was written")
     for entry in sp.entries:
         path = sp.root / f"{entry['id']}.npz"
-        if not path.is_file():
+        if not exists(path):
             problems.append(f"{path}: missing (listed in the manifest)")
             continue
         links = sp.links_policy()

@@ -24,6 +24,7 @@ from typing import Iterator
 
 from m3t_bench.datasets.specs import DatasetSpec
 from m3t_bench.errors import UserError
+from m3t_bench.safe_read import exists
 from m3t_bench.fileio import atomic_write_text, sha256_file
 from m3t_bench.motion import MotionSequence, save_sample
 from m3t_bench.motion.limits import MAX_FRAMES
@@ -151,7 +152,7 @@ class Split:
         ``meta`` of the returned sequence holds the manifest row.
         """
         entry, path = self.entry(sample_id), self.path(sample_id)
-        if not path.is_file():
+        if not exists(path):
             raise UserError("sample file listed in the manifest is missing", file=path)
         links = self.links_policy()
         if check_hash and "sha256" in entry and sha256_file(path, links=links, root=self.root) != entry["sha256"]:
@@ -184,7 +185,7 @@ def read_card(split_dir: Path, *, links: str = "inside") -> dict:
     """Parse ``dataset.json`` of a split folder (UserError naming the file on any problem; ``links``: the
     symbolic-link policy of :mod:`m3t_bench.safe_read`, relative to the split folder)."""
     path = split_dir / CARD
-    if not path.is_file():
+    if not exists(path):
         raise UserError("dataset card missing (expected dataset.json beside manifest.jsonl)", file=path)
     card = read_json_object(path, links=links, root=split_dir, what="dataset card (JSON object)")
     for key, kind in CARD_FIELDS.items():
@@ -223,7 +224,7 @@ def entry_problem(entry: dict) -> str | None:
 def read_manifest(split_dir: Path, *, links: str = "inside") -> tuple[list[dict], str]:
     """Parse ``manifest.jsonl``; return ``(entries, sha256 of its bytes)``. Checks required fields and ids."""
     path = split_dir / MANIFEST
-    if not path.is_file():
+    if not exists(path):
         raise UserError("manifest missing (expected manifest.jsonl in the split folder)", file=path)
     raw = read_bytes(path, max_bytes=MANIFEST_MAX_BYTES, links=links, root=split_dir, what="manifest (JSON lines)")
     text = decode_utf8(raw, file=path, what="UTF-8 JSON lines")
