@@ -18,10 +18,8 @@ import numpy as np
 import pytest
 
 from m3t_bench.cli import main
-from m3t_bench.datasets.specs import get_spec
-from m3t_bench.datasets.store import SplitWriter
 from m3t_bench.motion import save_sample
-from tests.test_submission import LENGTHS, random_sequence
+from tests.test_submission import good_submission, random_sequence, split_dir  # noqa: F401 (fixtures)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,24 +32,10 @@ def _no_hang():
     faulthandler.cancel_dump_traceback_later()
 
 
-@pytest.fixture(scope="module")
-def split_dir(tmp_path_factory) -> Path:
-    rng = np.random.default_rng(0)
-    writer = SplitWriter(tmp_path_factory.mktemp("data") / "synthsign-csl" / "test", get_spec("synthsign-csl"),
-                         "test", body_model_id="smplfx-standin@1")
-    for sample_id, n in LENGTHS.items():
-        writer.add(sample_id, random_sequence(n, rng), text="你好 世界", gloss="你好 世界", signer="p0")
-    return writer.close()
-
-
 @pytest.fixture()
-def sub(tmp_path) -> Path:
-    rng = np.random.default_rng(1)
-    out = tmp_path / "pred"
-    for sample_id, n in LENGTHS.items():
-        save_sample(out / f"{sample_id}.npz", random_sequence(n + 3, rng))
-    (out / "meta.json").write_text(json.dumps({"system": "unit"}))
-    return out
+def sub(good_submission) -> Path:
+    """A valid submission of ``split_dir`` (both from test_submission)."""
+    return good_submission
 
 
 def run(args, capsys) -> tuple[int, list[str]]:
