@@ -32,7 +32,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import m3t_bench
-from m3t_bench.errors import UserError, ValidationFailed
+from m3t_bench.errors import ValidationFailed
 from m3t_bench.fileio import atomic_write_text
 
 SCHEMA = "m3t-bench-results"

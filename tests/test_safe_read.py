@@ -10,7 +10,6 @@ import os
 import stat
 import tracemalloc
 import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
