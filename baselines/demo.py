@@ -2,7 +2,8 @@
 
 Stages: stand-in body model files -> SynthSign ``small`` (with a one-screen summary) -> one SMPL-FX forward
 pass of a test frame rendered to a PNG -> every baseline writes a submission -> each is scored under ``m3t@1`` ->
-results filed as ``DIR/leaderboards/results/<dataset>/<system>.json`` -> the leaderboard table is printed.
+results filed as ``DIR/leaderboards/results/<dataset>/<system>.json`` (per-sample values beside them as
+``<system>.per-sample.jsonl``, which ``m3t-bench site`` plots) -> the leaderboard table is printed.
 Every stage uses the same code a user calls from the CLI. It lives in ``baselines`` because it drives both
 the toolkit and the systems (``m3t_bench`` never imports ``baselines``).
 """
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 
 from baselines import BASELINES, run_baseline
+from m3t_bench.cli import plain_text
 from m3t_bench.errors import UserError
 
 #: SynthSign datasets the demo scores (the continuous-signing ones; ``synthsign-nmfs`` is isolated signs).
@@ -35,6 +37,7 @@ def score_baselines(work_dir: Path, *, model, data: Path, jobs: int = 2, seed: i
             sub = run_baseline(name, data / dataset, work_dir / "submissions" / dataset / name, seed=seed)
             report = score_submission(sub, data / dataset, protocol=protocol, model=model, jobs=jobs, seed=seed)
             report.write_json(results_dir / dataset / f"{name}.json")
+            report.write_per_sample(results_dir / dataset / f"{name}.per-sample.jsonl")  # for the site's plots
             print(f"  {dataset}: {name} scored ({time.perf_counter() - t:.1f} s)", flush=True)
     return results_dir
 
@@ -77,7 +80,7 @@ def run(work: Path, *, preset: str = "small", seed: int = 0, jobs: int = 2,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m baselines.demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m baselines.demo", description=plain_text(__doc__))
     parser.add_argument("--work", type=Path, default=Path("runs/demo"), help="output folder (default runs/demo)")
     parser.add_argument("--preset", default="small", choices=("tiny", "small", "full"))
     parser.add_argument("--seed", type=int, default=0)

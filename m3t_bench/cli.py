@@ -1,4 +1,4 @@
-"""The ``m3t-bench`` command line.
+"""The m3t-bench command line: score sign language production systems, train and run the reference models.
 
 Sub-commands are contributed by modules: every ``m3t_bench/<package>/commands.py`` and every entry point
 in the ``m3t_bench.commands`` group (how ``baselines`` and ``reference_models`` plug in without
@@ -13,10 +13,14 @@ state. A closed standard output (``m3t-bench ... | head``) ends the command quie
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
+import pkgutil
+import re
 import signal
 import sys
 import threading
+from importlib.metadata import entry_points
 
 import m3t_bench
 from m3t_bench.errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, UserError, one_line
@@ -26,10 +30,6 @@ EXIT_BROKEN_PIPE = 128 + 13
 
 
 def _command_registrars():
-    import importlib
-    import pkgutil
-    from importlib.metadata import entry_points
-
     for info in sorted(pkgutil.iter_modules(m3t_bench.__path__), key=lambda i: i.name):
         if info.ispkg and importlib.util.find_spec(f"m3t_bench.{info.name}.commands") is not None:
             yield importlib.import_module(f"m3t_bench.{info.name}.commands").register
@@ -48,8 +48,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {one_line(message)}\n")
 
 
+def plain_text(docstring: str) -> str:
+    """The first line of a docstring without reStructuredText markup (````x````, ``:func:`x```` -> x), for
+    ``--help``."""
+    first = docstring.strip().splitlines()[0]
+    return re.sub(r"(?::\w+:)?`{1,2}([^`]+)`{1,2}", r"\1", first)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="m3t-bench", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="m3t-bench", description=plain_text(__doc__))
     parser.add_argument("--version", action="version", version=f"m3t-bench {m3t_bench.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for register in _command_registrars():

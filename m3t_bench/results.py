@@ -28,19 +28,28 @@ import json
 import math
 import subprocess
 import time
+from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import numpy as np
+
 import m3t_bench
-from m3t_bench.errors import ValidationFailed
+from m3t_bench.errors import UserError, ValidationFailed
 from m3t_bench.fileio import atomic_write_text
+from m3t_bench.protocols import METRICS, PARTS
 
 SCHEMA = "m3t-bench-results"
 SCHEMA_VERSION = 1
 TIMESTAMP_FIELD = "created"
 #: Distributions whose versions are recorded in every results file.
 RECORDED_PACKAGES = ("numpy", "torch", "numba", "scipy", "sacrebleu", "rouge-score", "jieba", "smplx")
-SCORE_PARTS = ("body", "lhand", "rhand", "face", "text", "soke-body", "soke-lhand", "soke-rhand")
+#: Parts a score may be reported for: every part a registered metric declares (:mod:`m3t_bench.protocols`).
+SCORE_PARTS = PARTS
+#: Relative tolerance of :func:`check_per_sample` (aggregated per-sample values vs the results file's value).
+PER_SAMPLE_RTOL = 1e-9
+#: Longest accepted line of a per-sample file (bytes): bounds memory on a corrupt file.
+MAX_PER_SAMPLE_LINE = 4096
 
 _TOP_LEVEL: dict[str, type | tuple[type, ...]] = {
     "schema": str, "schema_version": int, TIMESTAMP_FIELD: str, "toolkit": dict, "system": dict,
@@ -152,6 +161,104 @@ def results_problems(data) -> list[str]:
     return out
 
 
+def score_entry(*, metric: str, part: str, value: float, unit: str, ci95: tuple[float, float] | None, n: int,
+                higher_is_better: bool, signature: str) -> dict:
+    """One entry of ``scores``, with plain JSON types."""
+    return {"metric": metric, "part": part, "value": float(value), "unit": unit,
+            "ci95": None if ci95 is None else [float(ci95[0]), float(ci95[1])], "n": int(n),
+            "higher_is_better": bool(higher_is_better), "signature": signature}
+
+
+def build_results(*, system: dict, protocol: str, dataset: dict, body_model_id: str, predictions: dict,
+                  bootstrap: dict, scores: list[dict], skipped: list[dict]) -> dict:
+    """A results object (schema above) from its parts; adds the schema, the timestamp, the toolkit and the
+    package versions. ``dataset``: name, version, split, manifest_sha256, n_samples; ``predictions``: sha256,
+    n_files, kind; ``bootstrap``: seed, n_resamples."""
+    return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, TIMESTAMP_FIELD: utc_timestamp(),
+            "toolkit": toolkit_info(), "system": dict(system), "protocol": protocol, "dataset": dict(dataset),
+            "body_model": {"model_id": body_model_id}, "predictions": dict(predictions),
+            "bootstrap": dict(bootstrap), "scores": scores, "skipped": skipped, "packages": package_versions()}
+
+
+def write_per_sample(path: str | Path, per_sample: Mapping[tuple[str, str], Mapping[str, float]]) -> Path:
+    """Write per-sample values (``(metric, part)`` -> ``{sample_id: value}``) atomically as JSON lines
+    ``{"id", "metric", "part", "value"}``, sorted by metric, part and id; full-precision floats."""
+    lines = [json.dumps({"id": sample_id, "metric": metric, "part": part, "value": values[sample_id]},
+                        sort_keys=True, allow_nan=False)
+             for (metric, part), values in sorted(per_sample.items()) for sample_id in sorted(values)]
+    return atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))
+
+
+def read_per_sample(path: str | Path, expected: dict[tuple[str, str], int] | None = None
+                    ) -> dict[tuple[str, str], dict[str, float]]:
+    """Read a ``--per-sample`` JSONL file: ``{"id", "metric", "part", "value"}`` per line ->
+    ``{(metric, part): {sample_id: value}}``. :class:`UserError` names the line of the first problem. With
+    ``expected`` (``{(metric, part): n}``), reading stops at the first value of an unexpected metric or the
+    first value beyond ``n``, so memory stays bounded by the results file's sample counts."""
+    path = Path(path)
+    out: dict[tuple[str, str], dict[str, float]] = {}
+    expect = " written together with the results file" if expected is not None else ""
+    try:
+        with open(path, "rb") as fh:
+            for lineno, raw in enumerate(iter(lambda: fh.readline(MAX_PER_SAMPLE_LINE + 1), b""), start=1):
+                if len(raw) > MAX_PER_SAMPLE_LINE:
+                    raise UserError(f"line {lineno} is longer than {MAX_PER_SAMPLE_LINE} bytes; expected one short JSON "
+                                    f"object per line", file=path)
+                if not raw.strip():
+                    continue
+                try:
+                    row = json.loads(raw)
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    raise UserError(f"line {lineno} is not JSON; expected {{\"id\", \"metric\", \"part\", "
+                                    f"\"value\"}}", file=path) from None
+                ok = (isinstance(row, dict) and all(isinstance(row.get(k), str) for k in ("id", "metric", "part"))
+                      and isinstance(row.get("value"), (int, float)) and not isinstance(row.get("value"), bool)
+                      and math.isfinite(row["value"]))
+                if not ok:
+                    raise UserError(f"line {lineno}: expected string id, metric, part and a finite number value",
+                                    file=path)
+                key = (row["metric"], row["part"])
+                if expected is not None and key not in expected:
+                    raise UserError(f"line {lineno}: {key[0]} {key[1]} has per-sample values but no score in the "
+                                    f"results file; expected the --per-sample file{expect}", file=path)
+                values = out.setdefault(key, {})
+                if row["id"] in values:
+                    raise UserError(f"line {lineno}: sample {row['id']!r} appears twice for {key[0]} {key[1]}; "
+                                    f"expected once", file=path)
+                if expected is not None and len(values) >= expected[key]:
+                    raise UserError(f"line {lineno}: more than n={expected[key]} per-sample values for {key[0]} "
+                                    f"{key[1]}; expected the --per-sample file{expect}", file=path)
+                values[row["id"]] = float(row["value"])
+    except OSError as exc:
+        raise UserError(f"not readable ({type(exc).__name__}); expected the --per-sample JSONL of "
+                        f"m3t-bench score", file=path) from None
+    return out
+
+
+def check_per_sample(per_sample: dict[tuple[str, str], dict[str, float]], results: dict, path: Path) -> None:
+    """Refuse (:class:`UserError`) a per-sample file that does not belong to ``results``: a (metric, part)
+    without a score, a count other than the score's ``n``, or values that the metric's aggregation (its spec's
+    ``aggregate``, e.g. the mean) does not turn into the score's value (relative tolerance
+    :data:`PER_SAMPLE_RTOL`: the same run's file agrees to the last bits; a rerun may differ ~1e-9)."""
+    scores = {(s["metric"], s["part"]): s for s in results["scores"]}
+    for (metric, part), values in per_sample.items():
+        score = scores.get((metric, part))
+        if score is None:
+            raise UserError(f"{metric} {part} has per-sample values but no score in the results file; expected "
+                            f"the --per-sample file written together with it", file=path)
+        if len(values) != score["n"]:
+            raise UserError(f"{metric} {part}: {len(values)} per-sample values, the results file says n="
+                            f"{score['n']}; expected the --per-sample file written together with it", file=path)
+        spec = METRICS.get(metric)
+        if spec is None:
+            continue  # (an unregistered metric: its aggregation is unknown, only the count is checked)
+        value = spec.aggregate(np.fromiter(values.values(), dtype=np.float64))
+        if not math.isclose(value, score["value"], rel_tol=PER_SAMPLE_RTOL, abs_tol=1e-12):
+            raise UserError(f"{metric} {part}: the per-sample values aggregate to {value!r}, the results file says "
+                            f"{score['value']!r}; expected the --per-sample file written together with it",
+                            file=path)
+
+
 def dumps_results(data: dict) -> str:
     """Canonical JSON text: sorted keys, 2-space indent, no NaN/Infinity, floats at full precision."""
     try:
@@ -179,6 +286,7 @@ def read_results(path: str | Path) -> dict:
     return data
 
 
-__all__ = ["RECORDED_PACKAGES", "SCHEMA", "SCHEMA_VERSION", "TIMESTAMP_FIELD", "dumps_results",
-           "git_commit", "package_versions", "read_results", "results_problems", "score_problems",
-           "toolkit_info", "utc_timestamp", "write_results"]
+__all__ = ["MAX_PER_SAMPLE_LINE", "PER_SAMPLE_RTOL", "RECORDED_PACKAGES", "SCHEMA", "SCHEMA_VERSION", "SCORE_PARTS",
+           "TIMESTAMP_FIELD", "build_results", "check_per_sample", "dumps_results", "git_commit", "package_versions",
+           "read_per_sample", "read_results", "results_problems", "score_entry", "score_problems", "toolkit_info",
+           "utc_timestamp", "write_per_sample", "write_results"]

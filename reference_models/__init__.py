@@ -1,1 +1,3 @@
-"""M3T reference models (tokenizers, SMLM, SLR probe) and the back-translation evaluator."""
+"""M3T reference models. Built: the per-modality FSQ-VAE tokenizers, the VQ-VAE ablation and the SLR probe on
+the frozen encoders (``m3t``). Not built yet: the Sign Motion Language Model and the back-translation evaluator
+(``backtranslation``)."""

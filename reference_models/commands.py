@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from m3t_bench.errors import UserError
+from reference_models.slr_commands import register as register_slr
 
 MODALITY_CHOICES = ("body", "hand", "face")
 
@@ -46,7 +47,8 @@ def _training_config(args):
 
 def _open_body_model(args, body_model_id: str):
     import torch
-    from reference_models.m3t.train import Distributed, open_body_model, resolve_device
+    from m3t_bench.distributed import Distributed, resolve_device
+    from reference_models.m3t.train import open_body_model
     device = resolve_device(args.device, Distributed(local_rank=int(os.environ.get("LOCAL_RANK", "0"))))
     return open_body_model(getattr(args, "body_models", None), body_model_id,
                            torch.device("cpu") if device.type == "cpu" else device)
@@ -146,7 +148,7 @@ def register(subparsers) -> None:
     p.set_defaults(func=cmd_tokenize)
 
     p = subparsers.add_parser("detokenize", help="token streams -> SMPL-FX sample .npz files")
-    p.add_argument("tokens", help="folder of token .npz files (as written by `m3t-bench tokenize`)")
+    p.add_argument("tokens", help="folder of token .npz files (as written by m3t-bench tokenize)")
     _add_tokenizer_io(p)
     p.set_defaults(func=cmd_detokenize)
 
@@ -160,6 +162,8 @@ def register(subparsers) -> None:
     p.add_argument("--work", help="keep the trained checkpoints here (default: a temporary folder)")
     _add_training_options(p)
     p.set_defaults(func=cmd_ablate_tokenizer)
+
+    register_slr(train_sub, subparsers)
 
     for parent in (train, ablate):
         parent.set_defaults(func=lambda args, parser=parent: _missing_subcommand(parser))

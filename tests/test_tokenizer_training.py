@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import socket
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -19,6 +15,7 @@ from m3t_bench.cli import main
 from m3t_bench.motion import load_sample, write_npz
 from reference_models.m3t.config import TINY
 from reference_models.m3t.train import LAST_WEIGHTS, build_model, learning_rate, train_tokenizer
+from tests.torchrun import run_cli_distributed
 
 DATASET = "synthsign-asl"
 
@@ -113,22 +110,27 @@ def test_cli_ablation_writes_a_table_3_shaped_table(synth_tiny, standin_dir, tmp
     for row in result["rows"]:
         for modality, scores in row["modalities"].items():
             assert 0 < scores["utilisation_pct"] <= 100 and scores["pa_vpe_mm"] >= 0, (modality, scores)
+            signed = {(s["metric"], s["part"]): s for s in scores["scores"]}   # every figure is a tokenizer@1 number
+            joint_parts = {"body": ("body",), "hand": ("lhand", "rhand"), "face": ()}[modality]
+            assert set(signed) == {(m, modality) for m in ("pa-vpe", "codebook-use", "token-freq-std")} | {
+                ("pa-jpe", p) for p in joint_parts}
+            assert signed[("pa-vpe", modality)]["n"] == 3
+            assert signed[("pa-vpe", modality)]["value"] == scores["pa_vpe_mm"]
+            for (_, part), entry in signed.items():
+                assert entry["ci95"][0] <= entry["value"] <= entry["ci95"][1]
+                assert f"|part:{part}|" in entry["signature"] and "|proto:tokenizer@1|" in entry["signature"]
+                assert f"|ds:{DATASET}@1|" in entry["signature"]
     header = (tmp_path / "tokenizer_ablation.csv").read_text().splitlines()[0]
     assert header.startswith("Method,BS,HS,PA-VPE body (mm)")
-    assert "| FSQ" in (tmp_path / "tokenizer_ablation.md").read_text()
+    table = (tmp_path / "tokenizer_ablation.md").read_text()
+    assert "| FSQ" in table and "- PA-VPE face (mm): `pa-vpe@1|part:face|unit:mm|" in table
 
 
 @pytest.mark.slow
 def test_ddp_two_processes_equal_one_process(synth_tiny, standin_dir, tmp_path):
     args = ["train", "tokenizer", "--modality", "hand", "--config", "tiny", "--data", str(synth_tiny / DATASET),
             "--epochs", "2", "--batch-size", "8", "--quiet", "--body-models", str(standin_dir)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    with socket.socket() as sock:  # a free port for the rendezvous
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
-           "-m", "m3t_bench.cli", *args, "--out", str(tmp_path / "ddp")]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    proc = run_cli_distributed([*args, "--out", str(tmp_path / "ddp")])
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert main([*args, "--out", str(tmp_path / "single")]) == 0
     a = load_file(tmp_path / "single" / "hand" / LAST_WEIGHTS)

@@ -11,6 +11,12 @@ never pickles):
               head, shoulders, elbows, wrists) 30, left hand 45, right hand 45, jaw 3, expression 10.
 ``flat360``   ``(T, 360)`` SMPL-FX features in ``m3t_bench.motion.FEATURE_SLICES`` order
               (body 72 | lhand 90 | rhand 90 | face 108), i.e. ``MotionSequence.features()``.
+``smplx2020-flame``  the SMPL-X 2020 + FLAME layout of BEAT2/EMAGE-style ``<id>.npz`` files: ``poses (T, 165)``
+              axis-angle of the 55 SMPL-X joints in model order (root, body, jaw, eyes, left hand, right
+              hand), ``expressions (T, 100)`` FLAME expression coefficients, ``betas (≤300,)`` SMPL-X 2020 shape,
+              optional ``trans (T, 3)`` and ``mocap_frame_rate``. All 100 expressions are kept (SMPL-FX's face
+              *is* FLAME's expression space), body and hands by joint name, jaw to 6D, the first 10 betas
+              become the body shape; root, translation, eye rotations and betas 10+ are dropped.
 
 SMPL-X → SMPL-FX: the 12 body-stream joints are taken by joint *name*; the 10 SMPL-X expression
 coefficients become FLAME's first 10 expression components (SMPL-X's expression space is FLAME's), the
@@ -64,6 +70,14 @@ CARDS = {
                                "face jaw": "SMPL-X jaw axis-angle -> 6D"},
                  "absent": ["spine2, spine3 (identity)", "face[10:100] (0)", "eyelids (0)", "shape", "joints"]},
     "flat360": {"present": ["body", "lhand", "rhand", "face"], "converted": {}, "absent": ["shape", "joints"]},
+    "smplx2020-flame": {"present": ["body", "lhand", "rhand", "face", "shape"],
+                        "converted": {"body": "SMPL-X 2020 axis-angle of the 12 body-stream joints (by name) -> 6D",
+                                      "lhand/rhand": "SMPL-X 45-d axis-angle -> 6D (same per-hand convention)",
+                                      "face[0:100]": "FLAME expressions (all 100)",
+                                      "face jaw": "SMPL-X jaw axis-angle -> 6D",
+                                      "shape": "SMPL-X 2020 betas[0:10] (body shape)"},
+                        "absent": ["eyelids (0)", "root orientation and translation (dropped)",
+                                   "eye rotations (dropped)", "betas[10:] (dropped)", "FLAME head shape", "joints"]},
 }
 
 
@@ -127,6 +141,71 @@ def sequence_to_soke179(seq: MotionSequence) -> np.ndarray:
 
 CONVERTERS = {"soke-179": soke179_to_sequence, "soke-133": soke133_to_sequence,
               "flat360": lambda a: MotionSequence.from_features(a)}
+
+# ---- smplx2020-flame: a dict of named arrays per sample ------------------------------------------------
+N_SMPLX2020_POSE = 3 * len(SMPLX_JOINT_NAMES)
+
+
+def _named_block(poses: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    """``(T, len(names), 3)`` axis-angles of the named SMPL-X joints from ``(T, 165)`` model-order poses."""
+    idx = [SMPLX_JOINT_NAMES.index(n) for n in names]
+    return poses.reshape(poses.shape[0], len(SMPLX_JOINT_NAMES), 3)[:, idx]
+
+
+def smplx2020_flame_to_sequence(arrays: dict, *, file=None) -> MotionSequence:
+    """BEAT2/EMAGE-style SMPL-X 2020 + FLAME arrays (see the module docstring) -> :class:`MotionSequence`;
+    ``meta`` holds ``root_axis_angle (T, 3)`` and ``fps`` when given. UserError names the file and field."""
+    from m3t_bench.motion.layout import BODY_JOINT_NAMES, HAND_JOINT_NAMES, N_EXPRESSION
+    poses = _float_array(arrays, "poses", file)
+    if poses.ndim != 2 or poses.shape[1] != N_SMPLX2020_POSE or poses.shape[0] == 0:
+        raise UserError(f"shape {poses.shape}, expected (T, {N_SMPLX2020_POSE}) with T >= 1 (55 joints x "
+                        f"axis-angle)", file=file, field="poses")
+    t = poses.shape[0]
+    expr = _float_array(arrays, "expressions", file) if "expressions" in arrays else np.zeros((t, N_EXPRESSION))
+    if expr.shape != (t, N_EXPRESSION):
+        raise UserError(f"shape {expr.shape}, expected ({t}, {N_EXPRESSION}) FLAME coefficients", file=file,
+                        field="expressions")
+    face = np.zeros((t, FACE_DIM), dtype=np.float32)
+    face[:, :N_EXPRESSION] = expr
+    face[:, -6:] = _aa6d(_named_block(poses, ("jaw",))[:, 0])
+    seq = MotionSequence(body=_aa6d(_named_block(poses, BODY_JOINT_NAMES)),
+                         lhand=_aa6d(_named_block(poses, HAND_JOINT_NAMES["left"])),
+                         rhand=_aa6d(_named_block(poses, HAND_JOINT_NAMES["right"])), face=face)
+    if "betas" in arrays:
+        betas = _float_array(arrays, "betas", file).reshape(-1)
+        if betas.size < N_BODY_SHAPE:
+            raise UserError(f"{betas.size} coefficients, expected at least {N_BODY_SHAPE}", file=file, field="betas")
+        seq.shape = betas[:N_BODY_SHAPE].astype(np.float32)
+    seq.meta = {"root_axis_angle": _named_block(poses, ("pelvis",))[:, 0].astype(np.float32)}
+    if "mocap_frame_rate" in arrays:
+        seq.meta["fps"] = float(_float_array(arrays, "mocap_frame_rate", file))
+    return seq
+
+
+def _float_array(arrays: dict, key: str, file) -> np.ndarray:
+    value = np.asarray(arrays[key]) if key in arrays else None
+    if value is None:
+        raise UserError("missing array", file=file, field=key)
+    if not np.issubdtype(value.dtype, np.number):
+        raise UserError(f"dtype {value.dtype}, expected numbers", file=file, field=key)
+    if not np.isfinite(value).all():
+        raise UserError("holds NaN/Inf values", file=file, field=key)
+    return value.astype(np.float64)
+
+
+def _convert_file(path: Path, source: str) -> MotionSequence:
+    """One input file of ``source`` format as an SMPL-FX sequence (range-checked; not yet validated)."""
+    if source == "smplx2020-flame":
+        if path.suffix != ".npz":
+            raise UserError("expected an .npz with poses, expressions, betas (smplx2020-flame)", file=path)
+        seq = smplx2020_flame_to_sequence(read_npz(path), file=path)
+        seq.meta = {}
+        return seq
+    arr = _read_array(path, source)
+    problem = input_problem(arr, source)
+    if problem:
+        raise UserError(problem, file=path)
+    return CONVERTERS[source](arr)
 
 
 #: Axis-angle blocks (3 values per joint) and coefficient blocks of each source format, for range checks.
@@ -222,13 +301,16 @@ def _read_texts(path: Path | None) -> dict[str, dict]:
     return out
 
 
-def _spec_for(name: str, split: str, language: str | None, fps: float | None) -> DatasetSpec:
+def output_spec(name: str, split: str, language: str | None, fps: float | None) -> DatasetSpec:
+    """The spec of a dataset being written: the registered one for a registered ``name``, else a new
+    version-1 spec with this ``split`` (``language`` and ``fps`` required then; every name checked, so no
+    path escapes the output folder)."""
     if is_registered(name):
         return get_spec(name)
-    check_name(name, "dataset name")
+    base = check_name(name.split("@")[0], "dataset name")
     if language is None or fps is None:
         raise UserError(f"{name!r} is not a registered dataset; pass --language and --fps", field="name")
-    return DatasetSpec(name, 1, check_name(language, "language"), check_fps(fps), (check_name(split, "split"),),
+    return DatasetSpec(base, 1, check_name(language, "language"), check_fps(fps), (check_name(split, "split"),),
                        "jieba" if language == "zh" else "13a")
 
 
@@ -242,12 +324,13 @@ def convert_folder(input_dir, out_root, *, source: str, name: str, split: str, t
     UserError naming the file. All or nothing: the split is written into a temporary folder and moved into
     place only when every sample converted, so a failed run leaves an existing split exactly as it was.
     """
-    if source not in CONVERTERS:
-        raise UserError(f"unknown source format {source!r}; expected {', '.join(CONVERTERS)}", field="from")
+    if source not in CONVERTERS and source != "smplx2020-flame":
+        raise UserError(f"unknown source format {source!r}; expected {', '.join([*CONVERTERS, 'smplx2020-flame'])}",
+                        field="from")
     input_dir = Path(input_dir)
     if not input_dir.is_dir():
         raise UserError("input folder not found", file=input_dir)
-    spec = _spec_for(name, split, language, fps)
+    spec = output_spec(name, split, language, fps)
     split = spec.canonical_split(split)
     files = sorted(p for p in input_dir.iterdir() if p.suffix in (".npy", ".npz"))
     if not files:
@@ -261,11 +344,7 @@ def convert_folder(input_dir, out_root, *, source: str, name: str, split: str, t
     with staged_folder(Path(out_root) / spec.name / split, replace=True) as tmp:
         writer = SplitWriter(tmp, spec, split, card={**CARDS[source], "source_format": source})
         for path in files:
-            arr = _read_array(path, source)
-            problem = input_problem(arr, source)
-            if problem:
-                raise UserError(problem, file=path)
-            seq = CONVERTERS[source](arr)
+            seq = _convert_file(path, source)
             problems = seq.problems()
             if problems:
                 raise UserError(f"converts into an invalid sample: {problems[0]}"

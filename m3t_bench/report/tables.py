@@ -1,4 +1,5 @@
-"""Leaderboard tables shaped like the paper's Table 1 (production) and Table 2 (back-translation).
+"""Leaderboard tables shaped like the paper's Table 1 (production), Table 2 (back-translation) and Table 4
+(isolated-sign recognition, the NMFs-CSL protocol).
 
 Inputs: results files ``<results_dir>/<dataset>/<system>.json`` (:mod:`m3t_bench.results`) and published
 numbers ``<reported_dir>/*.json`` (protocol ``reported``). Published numbers are shown in a separate block
@@ -8,7 +9,9 @@ a table refuses (:class:`UserError`) to put numbers with different signatures in
 Table 1 columns per dataset: DTW-PA-JPE body, hand; DTW-JPE body, hand. The *Hand* column is defined as the
 mean of the ``lhand`` and ``rhand`` values of one results file, whose signatures must be identical apart from
 ``part`` (the column's signature then reads ``part:hand``). Table 2 columns per dataset: ROUGE-L (R), BLEU-4
-(B4), both ``part:text``.
+(B4), both ``part:text``. Table 4 columns per dataset: top-1 (T-1) and top-5 (T-5) accuracy overall, on the
+confusing and on the normal classes. Tables 1 and 2 list continuous-signing datasets, Table 4 isolated-sign
+ones (the dataset spec's ``task``).
 
 Formats: ``md`` and ``latex`` (values at 2 decimals, like the paper, signatures listed under the table) and
 ``csv`` (one line per number, full precision, with its signature, CI, n, unit and source file).
@@ -30,18 +33,30 @@ from m3t_bench.signature import Signature
 TABLES: dict[int, tuple[tuple[str, str], ...]] = {
     1: (("dtw-pa-jpe", "body"), ("dtw-pa-jpe", "hand"), ("dtw-jpe", "body"), ("dtw-jpe", "hand")),
     2: (("rouge-l", "text"), ("bleu4", "text")),
+    4: (("top1", "overall"), ("top5", "overall"), ("top1", "confusing"), ("top5", "confusing"), ("top1", "normal"),
+        ("top5", "normal")),
 }
+#: The kind of dataset each table is about (:attr:`m3t_bench.datasets.DatasetSpec.task`).
+TABLE_TASKS = {1: "continuous", 2: "continuous", 4: "isolated"}
 TABLE_TITLES = {1: "Sign language production: DTW-PA-JPE / DTW-JPE (lower is better)",
-                2: "Back-translation: ROUGE-L (R) / BLEU-4 (B4) (higher is better)"}
-METRIC_LABELS = {"dtw-pa-jpe": "DTW-PA-JPE", "dtw-jpe": "DTW-JPE", "rouge-l": "R", "bleu4": "B4"}
-PART_LABELS = {"body": "Body", "hand": "Hand", "text": ""}
-DATASET_LABELS = {"how2sign": "How2Sign", "csl-daily": "CSL-Daily", "phoenix14t": "Phoenix14T"}
+                2: "Back-translation: ROUGE-L (R) / BLEU-4 (B4) (higher is better)",
+                4: "Isolated sign recognition: top-1 (T-1) / top-5 (T-5) accuracy in %, overall, confusing and "
+                   "normal classes (higher is better)"}
+METRIC_LABELS = {"dtw-pa-jpe": "DTW-PA-JPE", "dtw-jpe": "DTW-JPE", "rouge-l": "R", "bleu4": "B4", "top1": "T-1",
+                 "top5": "T-5"}
+PART_LABELS = {"body": "Body", "hand": "Hand", "text": "", "overall": "Overall", "confusing": "Conf.",
+               "normal": "Norm."}
+DATASET_LABELS = {"how2sign": "How2Sign", "csl-daily": "CSL-Daily", "phoenix14t": "Phoenix14T", "nmfs-csl": "NMFs-CSL"}
+#: LaTeX header rows under the dataset row: (grouped row, per-column row or None) as Column attributes.
+LATEX_HEADER = {1: ("metric", "part"), 2: ("metric", None), 4: ("part", "metric")}
 PAPER_DATASET_ORDER = ("how2sign", "csl-daily", "phoenix14t")
 FORMATS = ("md", "latex", "csv")
 HAND_PARTS = ("lhand", "rhand")
 JOINTS_ONLY_MARK = " (joints only)"
 HAND_NOTE = ("Hand = mean of the lhand and rhand values of one results file (their signatures must agree "
              "apart from part).")
+JOINTS_ONLY_NOTE = ("(joints only): skeleton-only submission; metrics whose points a 42-joint skeleton lacks "
+                    "(hand fingertip vertices, face vertices) are not computed (–).")
 REPORTED_NOTE = ("Reported: numbers as published (protocol 'reported': the conventions they were computed "
                  "under are unknown); not comparable with the scored block.")
 
@@ -56,12 +71,18 @@ def signature_keys(signature: str) -> dict[str, str]:
 class Column:
     dataset: str
     metric: str
-    part: str  # body | hand | text
+    part: str  # body | hand | text | overall | confusing | normal
 
     @property
     def label(self) -> str:
-        parts = [DATASET_LABELS.get(self.dataset, self.dataset), METRIC_LABELS[self.metric], PART_LABELS[self.part]]
+        parts = [DATASET_LABELS.get(self.dataset, self.dataset), METRIC_LABELS.get(self.metric, self.metric),
+                 PART_LABELS.get(self.part, self.part)]
         return " ".join(p for p in parts if p)
+
+    def header(self, attribute: str) -> str:
+        """The label of this column's ``metric`` or ``part`` in a header row."""
+        return (METRIC_LABELS.get(self.metric, self.metric) if attribute == "metric"
+                else PART_LABELS.get(self.part, self.part))
 
 
 @dataclass
@@ -206,8 +227,15 @@ def column_signatures(rows: list[Row], columns: list[Column]) -> dict[Column, st
     return out
 
 
-def available_datasets(results_dir: Path, reported_dir: Path | None = None) -> list[str]:
-    """Datasets with results folders or published numbers: the paper's order first, then alphabetical."""
+def dataset_task(name: str) -> str:
+    """The registered dataset's ``task`` (``continuous`` or ``isolated``); ``continuous`` for other names."""
+    from m3t_bench.datasets.specs import get_spec, is_registered
+    return get_spec(name).task if is_registered(name) else "continuous"
+
+
+def available_datasets(results_dir: Path, reported_dir: Path | None = None, *, task: str | None = None) -> list[str]:
+    """Datasets with results folders or published numbers (only those of ``task`` when given): the paper's
+    order first, then alphabetical."""
     names = {p.name for p in results_dir.iterdir() if p.is_dir()} if results_dir.is_dir() else set()
     if reported_dir is not None and reported_dir.is_dir():
         for path in reported_dir.glob("*.json"):
@@ -216,15 +244,24 @@ def available_datasets(results_dir: Path, reported_dir: Path | None = None) -> l
                 names |= {str(e["dataset"]) for e in doc["rows"]}
             except (KeyError, TypeError):
                 raise UserError("malformed reported-numbers file; expected rows with a dataset", file=path) from None
+    if task is not None:
+        names = {n for n in names if dataset_task(n) == task}
     return [d for d in PAPER_DATASET_ORDER if d in names] + sorted(names - set(PAPER_DATASET_ORDER))
 
 
-def build_leaderboard(results_dir: str | Path, datasets: list[str], *, table: int = 1,
-                      reported_dir: str | Path | None = None, protocol: str | None = None) -> Leaderboard:
-    """Collect the rows of Table ``table`` (1 or 2) for ``datasets``; see the module docstring."""
+def _check_table(table: int) -> None:
     if table not in TABLES:
         raise UserError(f"table {table}; expected one of {', '.join(map(str, TABLES))}", field="--table")
-    columns = [Column(d, m, p) for d in datasets for m, p in TABLES[table]]
+
+
+def build_leaderboard(results_dir: str | Path, datasets: list[str], *, table: int = 1,
+                      reported_dir: str | Path | None = None, protocol: str | None = None,
+                      columns: list[Column] | None = None) -> Leaderboard:
+    """Collect the rows of Table ``table`` (1, 2 or 4) for ``datasets``; see the module docstring. ``columns``
+    replaces the table's own columns (the leaderboard site shows every scored metric; same refusals)."""
+    _check_table(table)
+    if columns is None:
+        columns = [Column(d, m, p) for d in datasets for m, p in TABLES[table]]
     scored = _load_scored(Path(results_dir), datasets, columns, protocol)
     reported, citations = (load_reported(Path(reported_dir), datasets, columns) if reported_dir is not None
                            else ([], []))
@@ -241,8 +278,7 @@ def _notes(board: Leaderboard) -> list[str]:
     if board.number == 1 and board.scored:
         notes.append(HAND_NOTE)
     if any(r.system.endswith(JOINTS_ONLY_MARK) for r in board.scored):
-        notes.append("(joints only): skeleton-only submission; metrics whose points a 42-joint skeleton lacks "
-                     "(hand fingertip vertices, face vertices) are not computed (–).")
+        notes.append(JOINTS_ONLY_NOTE)
     if board.reported:
         notes.append(REPORTED_NOTE)
     return notes
@@ -300,13 +336,15 @@ def render_latex(board: Leaderboard) -> str:
     """A booktabs ``tabular``: dataset / metric / part header rows, scored block, reported block."""
     n = len(board.columns)
     lines = [r"\begin{tabular}{l" + "r" * n + "}", r"\toprule"]
-    for level in (1, 2):  # header row 1: datasets; row 2: metrics (spans never cross a dataset)
-        keys = [(c.dataset,) if level == 1 else (c.dataset, c.metric) for c in board.columns]
-        labels = {k: DATASET_LABELS.get(k[0], k[0]) if level == 1 else METRIC_LABELS[k[1]] for k in keys}
+    grouped, per_column = LATEX_HEADER[board.number]
+    for level in (1, 2):  # header row 1: datasets; row 2: metrics or parts (spans never cross a dataset)
+        keys = [(c.dataset,) if level == 1 else (c.dataset, getattr(c, grouped)) for c in board.columns]
+        labels = {k: DATASET_LABELS.get(k[0], k[0]) if level == 1 else c.header(grouped)
+                  for k, c in zip(keys, board.columns)}
         cells = [rf"\multicolumn{{{n_cols}}}{{c}}{{{latex_escape(labels[k])}}}" for k, n_cols in _spans(keys)]
         lines.append(" & " + " & ".join(cells) + r" \\")
-    if board.number == 1:
-        lines.append("System & " + " & ".join(PART_LABELS[c.part] for c in board.columns) + r" \\")
+    if per_column is not None:
+        lines.append("System & " + " & ".join(c.header(per_column) for c in board.columns) + r" \\")
     else:
         lines[-1] = "System" + lines[-1]
     lines.append(r"\midrule")
@@ -358,7 +396,8 @@ def render_table(results_dir: str | Path, dataset: str = "all", *, fmt: str = "m
         raise UserError(f"format {fmt!r}; expected one of {', '.join(FORMATS)}", field="--format")
     results_dir = Path(results_dir)
     reported = Path(reported_dir) if reported_dir is not None else None
-    datasets = available_datasets(results_dir, reported) if dataset == "all" else [dataset]
+    _check_table(table)
+    datasets = available_datasets(results_dir, reported, task=TABLE_TASKS[table]) if dataset == "all" else [dataset]
     if not datasets:
         raise UserError(f"no results found under {results_dir}; expected <dataset>/<system>.json files")
     board = build_leaderboard(results_dir, datasets, table=table, reported_dir=reported, protocol=protocol)

@@ -1,9 +1,11 @@
-"""M3T reference models: FSQ, per-modality FSQ-VAE tokenizers and the VQ-VAE ablation.
+"""M3T reference models: FSQ, per-modality FSQ-VAE tokenizers, the VQ-VAE ablation and the SLR probe.
 
 Modules: ``fsq`` (quantizer), ``vq`` (EMA vector quantizer), ``vae`` (encoder/decoder, ``MotionTokenizer``),
 ``config`` (``TokenizerConfig``, ``full``/``tiny``), ``data`` (modality inputs, crops), ``train`` (training
 loop, DDP), ``evaluate`` (vertex error, PA-VPE, codebook use), ``checkpoint`` (safetensors + JSON),
-``tokenize`` (samples <-> token files), ``ablate`` (paper Table 3).
+``tokenize`` (samples <-> token files), ``ablate`` (paper Table 3); the SLR probe (paper §3.4, Table 4):
+``slr_window`` (active-window cropping), ``slr`` (``SLRConfig``, ``SLRHead``), ``slr_data`` (labels, held-out
+validation, frozen-encoder features), ``slr_train``, ``slr_checkpoint``, ``slr_eval`` (``slr@1`` numbers).
 """
 
 from reference_models.m3t.config import CONFIGS, TokenizerConfig, get_config

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from m3t_bench.errors import UserError
@@ -125,14 +126,21 @@ class TokenizerConfig:
     @classmethod
     def from_dict(cls, data: dict, *, file=None) -> "TokenizerConfig":
         """Rebuild a config from its JSON form; unknown or missing fields are a :class:`UserError`."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise UserError(f"unknown tokenizer config field(s) {unknown}", file=file, field="config")
-        try:
-            return cls(**data)
-        except (TypeError, ValueError) as exc:
-            raise UserError(f"invalid tokenizer config ({exc})", file=file, field="config") from None
+        return config_from_dict(cls, data, what="tokenizer config", file=file)
+
+
+def config_from_dict(cls, data: dict, *, what: str, file=None, build: Callable[[dict], object] | None = None):
+    """A config dataclass ``cls`` from its JSON form ``data``: unknown fields, missing fields and invalid
+    values are a :class:`UserError` naming ``file`` (``what`` names the config in the message). ``build``
+    (default ``cls(**data)``) makes the object from the checked fields, e.g. to rebuild nested configs."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise UserError(f"unknown {what} field(s) {unknown}", file=file, field="config")
+    try:
+        return build(data) if build is not None else cls(**data)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"invalid {what} ({exc})", file=file, field="config") from None
 
 
 #: Paper appendix D.1: width 1024, 6 blocks per stage, batch 16 (Table 3's best row), 100 epochs,

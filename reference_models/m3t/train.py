@@ -32,13 +32,14 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
+from m3t_bench.distributed import distributed_setup
 from m3t_bench.errors import UserError
 from reference_models.m3t.checkpoint import (
     load_tensors, read_json, save_tensors_atomic, save_tokenizer, write_json_atomic,
 )
 from reference_models.m3t.config import TokenizerConfig
 from reference_models.m3t.data import CropDataset, normalisation_stats, training_arrays
-from reference_models.m3t.evaluate import evaluate_tokenizer, modality_vertex_ids
+from reference_models.m3t.evaluate import evaluate_tokenizer
 from reference_models.m3t.vae import MotionTokenizer, parameter_count
 
 LAST_WEIGHTS = "last.safetensors"
@@ -60,41 +61,6 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> 
     """Mean squared error over real frames: ``pred, target (B, T, C)``, ``mask (B, T)`` (1 = real)."""
     sq = (pred - target).pow(2).mean(dim=-1)
     return (sq * mask).sum() / mask.sum().clamp_min(1.0)
-
-
-@dataclass
-class Distributed:
-    """This process's place in a (possibly single-process) run."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def init_distributed(device: str) -> Distributed:
-    """Join the process group ``torchrun`` describes (``WORLD_SIZE`` > 1), or a single-process run."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Distributed()
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
-    return Distributed(rank=dist.get_rank(), world_size=dist.get_world_size(),
-                       local_rank=int(os.environ.get("LOCAL_RANK", "0")))
-
-
-def resolve_device(device: str, ddp: Distributed) -> torch.device:
-    """``cpu``, ``cuda`` (this process's local GPU under torchrun) or ``cuda:N``."""
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise UserError("CUDA requested but no GPU is visible to torch", field="--device")
-        return torch.device(f"cuda:{ddp.local_rank}") if device == "cuda" else torch.device(device)
-    if device != "cpu":
-        raise UserError(f"unknown device {device!r}; expected cpu, cuda or cuda:N", field="--device")
-    return torch.device("cpu")
 
 
 def open_body_model(body_models: str | Path | None, data_body_model_id: str, device: torch.device):
@@ -183,11 +149,7 @@ def train_tokenizer(modality: str, cfg: TokenizerConfig, train_sequences: list, 
     fit a job's time limit; resume later). ``data_info`` (dataset name, split, manifest sha256) is recorded
     in ``config.json``."""
     out_dir = Path(out_dir)
-    ddp = init_distributed(device)
-    dev = resolve_device(device, ddp)
-    if cfg.batch_size % ddp.world_size:
-        raise UserError(f"batch size {cfg.batch_size} is not divisible by the {ddp.world_size} processes",
-                        field="--batch-size")
+    ddp, dev = distributed_setup(device, cfg.batch_size)
     arrays = training_arrays(train_sequences, modality)
     if len(arrays) < cfg.batch_size:
         raise UserError(f"{len(arrays)} training item(s) for modality {modality!r}, fewer than the batch size "
@@ -221,7 +183,6 @@ def train_tokenizer(modality: str, cfg: TokenizerConfig, train_sequences: list, 
                             f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})",
                             file=out_dir) from None
     net = DistributedDataParallel(model) if ddp.world_size > 1 else model
-    vertex_ids = modality_vertex_ids(body_model, modality) if ddp.is_main else None
     extra = {"data": data_info or {}, "seed": seed, "body_model": getattr(body_model, "model_id", None),
              "parameters": parameter_count(model)}
     end_epoch = cfg.epochs if stop_after_epochs is None else min(cfg.epochs, state["epoch"] + stop_after_epochs)
@@ -250,8 +211,7 @@ def train_tokenizer(modality: str, cfg: TokenizerConfig, train_sequences: list, 
             record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses))}
             validate = (epoch + 1) % cfg.val_every == 0 or epoch + 1 == cfg.epochs
             if validate:
-                val = evaluate_tokenizer(model, body_model, val_sequences[:cfg.val_samples], vertex_ids=vertex_ids,
-                                         full=False)
+                val = evaluate_tokenizer(model, body_model, val_sequences[:cfg.val_samples], full=False)
                 record["val_vertex_error_mm"] = val["vertex_error_mm"]
             state["history"].append(record)
             if validate and (state["best_val_mm"] is None or val["vertex_error_mm"] < state["best_val_mm"]):
