@@ -8,7 +8,7 @@ from pathlib import Path
 
 from m3t_bench.errors import UserError
 from m3t_bench.motion import MotionSequence, save_sample
-from m3t_bench.fileio import atomic_write_text
+from m3t_bench.fileio import atomic_write_text, staged_folder
 
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
 
@@ -27,7 +27,9 @@ def write_submission(out_dir: str | Path, predictions: dict[str, MotionSequence]
                      paper: str | None = None, url: str | None = None, params: int | None = None) -> Path:
     """Write ``<id>.npz`` for every prediction plus ``meta.json`` into a fresh ``out_dir``; return it.
 
-    Streams only (no ``joints``, no ``shape``): the scorer uses the reference shape for both sides.
+    Streams only (no ``joints``, no ``shape``): the scorer uses the reference shape for both sides. All or
+    nothing: the new submission is written into a temporary folder that replaces ``out_dir`` (a previous
+    submission) only when complete.
     """
     out_dir = Path(out_dir)
     if out_dir.is_dir():
@@ -35,11 +37,9 @@ def write_submission(out_dir: str | Path, predictions: dict[str, MotionSequence]
         if foreign:
             raise UserError(f"folder holds other files ({', '.join(sorted(foreign)[:3])}); expected a new or "
                             f"a previous submission folder", file=out_dir)
-        for old in out_dir.glob("*.npz"):
-            old.unlink()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for sample_id, seq in sorted(predictions.items()):
-        save_sample(out_dir / f"{sample_id}.npz", MotionSequence(**seq.streams()))
-    meta = {"system": system, "paper": paper, "url": url, "params": params}
-    atomic_write_text(out_dir / "meta.json", json.dumps(meta, sort_keys=True, indent=2) + "\n")
+    with staged_folder(out_dir, replace=True) as tmp:
+        for sample_id, seq in sorted(predictions.items()):
+            save_sample(tmp / f"{sample_id}.npz", MotionSequence(**seq.streams()))
+        meta = {"system": system, "paper": paper, "url": url, "params": params}
+        atomic_write_text(tmp / "meta.json", json.dumps(meta, sort_keys=True, indent=2) + "\n")
     return out_dir

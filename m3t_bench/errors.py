@@ -2,6 +2,10 @@
 
 A user mistake (a bad file, a wrong flag value) never ends in a traceback: code raises
 :class:`UserError`, and the CLI prints its one-line message to stderr and exits with code 2.
+
+One problem is one line: every part of a message (file name, field, detail) goes through
+:func:`one_line`, which escapes newlines and every other non-printable character, so a file named
+``"a\\nfake problem.npz"`` cannot forge a second problem line.
 """
 
 from __future__ import annotations
@@ -9,10 +13,31 @@ from __future__ import annotations
 from pathlib import Path
 
 EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def one_line(text: object) -> str:
+    """``str(text)`` with every non-printable character (newlines, tabs, other control characters, line and
+    paragraph separators, bidirectional overrides, ...) escaped as ``\\n``, ``\\xNN``, ``\\uNNNN``; printable
+    text, including non-ASCII letters, is kept as is."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch.isprintable():
+            out.append(ch)
+        elif ch in _NAMED_ESCAPES:
+            out.append(_NAMED_ESCAPES[ch])
+        else:
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+    return "".join(out)
 
 
 class UserError(Exception):
-    """A problem the user can fix, reported as ``<file>: <field>: <what was expected>``.
+    """A problem the user can fix, reported as ``<file>: <field>: <what was expected>`` on one line.
 
     ``file`` and ``field`` are optional; ``message`` says what is wrong and what was expected.
     """
@@ -25,16 +50,20 @@ class UserError(Exception):
 
     def format(self) -> str:
         parts = [p for p in (self.file, self.field) if p]
-        return ": ".join([*parts, self.detail])
+        return ": ".join(one_line(p) for p in [*parts, self.detail])
 
 
 class ValidationFailed(UserError):
-    """Several problems found at once (e.g. by ``m3t-bench validate``); each is one line."""
+    """Several problems found at once (e.g. by ``m3t-bench validate``); each is one line (escaped)."""
 
     def __init__(self, problems: list[str], *, file: str | Path | None = None):
-        self.problems = list(problems)
+        self.problems = [one_line(p) for p in problems]
         super().__init__("\n".join(self.problems) if file is None else
                          f"{len(self.problems)} problem(s)\n" + "\n".join(self.problems), file=file)
+
+    def format(self) -> str:
+        body = "\n".join(self.problems)
+        return body if self.file is None else f"{one_line(self.file)}: {len(self.problems)} problem(s)\n{body}"
 
 
 def unknown_name(what: str, name: str, known, *, field: str | None = None) -> UserError:

@@ -277,14 +277,9 @@ def write_results(path: str | Path, data: dict) -> Path:
 
 def read_results(path: str | Path) -> dict:
     """Read and schema-check a results file; :class:`ValidationFailed` lists every problem."""
+    from m3t_bench.safe_read import read_json
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError("file not found; expected a results JSON written by `m3t-bench score --json`",
-                        file=path) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"not readable as JSON ({exc}); expected a results file", file=path) from None
+    data = read_json(path, what="results JSON written by `m3t-bench score --json`")
     problems = results_problems(data)
     if problems:
         raise ValidationFailed([f"{path}: {p}" for p in problems])

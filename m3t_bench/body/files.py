@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
+import math
 import os
 from dataclasses import dataclass
 from functools import cached_property
@@ -30,7 +30,8 @@ import scipy.sparse
 from m3t_bench.body.safe_pickle import load_model_pickle
 from m3t_bench.errors import UserError
 from m3t_bench.fileio import sha256_file
-from m3t_bench.motion.npz import read_npz
+from m3t_bench.motion.npz import read_npy, read_npz
+from m3t_bench.safe_read import read_json_object
 
 ENV_VAR = "M3T_BODY_MODELS"
 SMPLX_CANDIDATES = ("smplx/SMPLX_NEUTRAL.npz", "smplx/SMPLX_NEUTRAL.pkl")
@@ -100,8 +101,24 @@ def load_smplx_arrays(path: str | Path) -> dict[str, np.ndarray]:
     """
     path = Path(path)
     raw = (load_model_pickle(path) if path.suffix == ".pkl"
-           else read_npz(path, expected=tuple(SMPLX_ARRAYS)))
+           else read_npz(path, expected=tuple(SMPLX_ARRAYS), check=_header_check(SMPLX_ARRAYS)))
     return _checked_arrays(raw, SMPLX_ARRAYS, path)
+
+
+#: Most shape/expression directions a model file may declare (the 2020 SMPL-X release has 400).
+MAX_DIRECTIONS = 1000
+
+
+def _header_check(want: dict):
+    """npy-header check of a model ``.npz``: each array's shape as in ``want`` (``None``: at most
+    ``MAX_DIRECTIONS``), refused before its data is read."""
+    def check(name: str, shape: tuple[int, ...], dtype: np.dtype) -> str | None:
+        expected = want[name]
+        if len(shape) != len(expected) or any(s != w if w is not None else s > MAX_DIRECTIONS
+                                              for s, w in zip(shape, expected)):
+            return f"shape {shape}, expected {_fmt(expected)} (K <= {MAX_DIRECTIONS})"
+        return None
+    return check
 
 
 def load_flame_arrays(path: str | Path) -> dict[str, np.ndarray]:
@@ -116,12 +133,12 @@ def load_flame_arrays(path: str | Path) -> dict[str, np.ndarray]:
 def load_correspondence(path: str | Path) -> np.ndarray:
     """The SMPL-X vertex id of every FLAME vertex: int64 ``(5023,)``, unique, in ``[0, 10475)``."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError("file not found (expected the SMPL-X/FLAME vertex correspondence .npy)", file=path)
-    try:
-        ids = np.load(path, allow_pickle=False)
-    except Exception as exc:
-        raise UserError(f"not a readable .npy array ({type(exc).__name__})", file=path) from None
+
+    def check(name: str, shape: tuple[int, ...], dtype: np.dtype) -> str | None:
+        if math.prod(shape) != N_FLAME_VERTICES:
+            return f"shape {shape} dtype {dtype}, expected integer ({N_FLAME_VERTICES},)"
+        return None
+    ids = read_npy(path, check=check)
     ids = np.asarray(ids).reshape(-1) if np.ndim(ids) == 2 and 1 in np.shape(ids) else np.asarray(ids)
     if ids.shape != (N_FLAME_VERTICES,) or not np.issubdtype(ids.dtype, np.integer):
         raise UserError(f"shape {ids.shape} dtype {ids.dtype}, expected integer ({N_FLAME_VERTICES},)", file=path)
@@ -151,10 +168,10 @@ class BodyModelFiles:
         digits of the sha256 over the three files' sha256 digests (SMPL-X, FLAME, correspondence)."""
         marker = self.root / STANDIN_MARKER
         if marker.is_file():
+            info = read_json_object(marker, max_bytes=1 << 16)
             try:
-                info = json.loads(marker.read_text())
                 standin_id, recorded = str(info["model_id"]), dict(info["files_sha256"])
-            except Exception:
+            except (KeyError, TypeError, ValueError):
                 raise UserError("unreadable stand-in marker (expected JSON with model_id and files_sha256)",
                                 file=marker) from None
             if recorded != self.file_sha256:

@@ -30,6 +30,10 @@ import numpy as np
 import scipy.sparse
 
 from m3t_bench.errors import UserError
+from m3t_bench.safe_read import open_regular
+
+#: Largest model pickle read (the official SMPL-X and FLAME pickles are a few hundred MB at most).
+MAX_PICKLE_BYTES = 2 << 30
 
 _NUMPY_FUNCTIONS = {
     ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
@@ -155,11 +159,11 @@ def load_model_pickle(path: str | Path) -> dict[str, Any]:
     it is missing, is not a pickle of a dict, or references a global outside the allow-list.
     """
     path = Path(path)
-    if not path.is_file():
-        raise UserError("file not found (expected a model .pkl)", file=path)
     try:
-        with path.open("rb") as fh:
+        with open_regular(path, max_bytes=MAX_PICKLE_BYTES, what="model .pkl") as fh:
             data = _RestrictedUnpickler(fh, encoding="latin1").load()
+    except UserError:
+        raise
     except _RefusedGlobal as exc:
         raise UserError(f"refused global {exc} (only numpy arrays, scipy.sparse matrices and chumpy "
                         "arrays are allowed in a model pickle)", file=path) from None
@@ -167,4 +171,7 @@ def load_model_pickle(path: str | Path) -> dict[str, Any]:
         raise UserError(f"not a readable model pickle ({type(exc).__name__}: {exc})", file=path) from None
     if not isinstance(data, dict):
         raise UserError(f"holds a {type(data).__name__}, expected a dict of model arrays", file=path)
-    return _convert(data, path, "")
+    try:
+        return _convert(data, path, "")
+    except RecursionError:
+        raise UserError("nested too deeply; expected a dict of model arrays", file=path) from None

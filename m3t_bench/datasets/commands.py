@@ -55,16 +55,18 @@ def _verify(args) -> int:
     from pathlib import Path
 
     from m3t_bench.datasets.loader import verify_split
+    from m3t_bench.errors import one_line
     from m3t_bench.datasets.specs import get_spec, is_registered
     from m3t_bench.datasets.store import MANIFEST
+    from m3t_bench.safe_read import exists
 
     target = Path(args.name_or_path)
     if args.split:
         splits = args.split
-    elif target.is_dir() and (target / MANIFEST).is_file():
+    elif target.is_dir() and exists(target / MANIFEST):
         splits = [None]
     elif target.is_dir():
-        splits = sorted(p.name for p in target.iterdir() if (p / MANIFEST).is_file()) or [None]
+        splits = sorted(p.name for p in target.iterdir() if exists(p / MANIFEST)) or [None]
     elif is_registered(args.name_or_path):
         splits = list(get_spec(args.name_or_path).splits)
     else:
@@ -74,9 +76,9 @@ def _verify(args) -> int:
         sp, problems = verify_split(args.name_or_path, split, data_root=args.data_root)
         where = sp.root if sp is not None else f"{args.name_or_path} {split or ''}".strip()
         if problems:
-            print(f"{where}: {len(problems)} problem(s)", file=sys.stderr)
+            print(f"{one_line(where)}: {len(problems)} problem(s)", file=sys.stderr)
             for line in problems:
-                print(f"  {line}", file=sys.stderr)
+                print(f"  {one_line(line)}", file=sys.stderr)
         else:
             print(f"{where}: ok ({len(sp)} samples, manifest sha256 {sp.manifest_sha256[:12]}…)")
         total += len(problems)

@@ -27,17 +27,22 @@ in SMPL-FX). The dataset card lists what was converted and what is absent.
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from m3t_bench.datasets.specs import DatasetSpec, get_spec, is_registered
-from m3t_bench.datasets.store import SplitWriter
+from m3t_bench.datasets.specs import DatasetSpec, check_fps, check_name, get_spec, is_registered
+from m3t_bench.datasets.store import SplitWriter, check_sample_id
 from m3t_bench.errors import UserError
+from m3t_bench.fileio import staged_folder
 from m3t_bench.motion import (BODY_JOINT_NAMES, FRAME_DIM, SMPLX_JOINT_NAMES, MotionSequence, axis_angle_to_rot6d,
                               identity_rot6d, read_npz, rot6d_to_axis_angle)
 from m3t_bench.motion.layout import FACE_DIM, N_BODY_SHAPE
+from m3t_bench.motion.limits import AXIS_ANGLE_MAX_RAD, FACE_COEFF_ABS_MAX, MAX_FRAMES, SHAPE_ABS_MAX
+from m3t_bench.motion.npz import npz_names, read_npy
+from m3t_bench.safe_read import read_text
 
 N_SMPLX_EXPRESSION = 10
 #: Joint names of SOKE's 63-d body block (SMPL-X joints 1..21) and of the 133-d model input's 30-d block.
@@ -188,65 +193,136 @@ def _float_array(arrays: dict, key: str, file) -> np.ndarray:
     return value.astype(np.float64)
 
 
-def _convert_smplx2020_flame(files: list[Path], writer: SplitWriter, table: dict) -> None:
-    for path in files:
+def _convert_file(path: Path, source: str) -> MotionSequence:
+    """One input file of ``source`` format as an SMPL-FX sequence (range-checked; not yet validated)."""
+    if source == "smplx2020-flame":
         if path.suffix != ".npz":
             raise UserError("expected an .npz with poses, expressions, betas (smplx2020-flame)", file=path)
         seq = smplx2020_flame_to_sequence(read_npz(path), file=path)
         seq.meta = {}
-        writer.add(path.stem, seq, **table.get(path.stem, {"text": "", "gloss": "", "signer": "unknown"}))
+        return seq
+    arr = _read_array(path, source)
+    problem = input_problem(arr, source)
+    if problem:
+        raise UserError(problem, file=path)
+    return CONVERTERS[source](arr)
 
 
-def _read_array(path: Path) -> np.ndarray:
+#: Axis-angle blocks (3 values per joint) and coefficient blocks of each source format, for range checks.
+AXIS_ANGLE_BLOCKS = {"soke-179": ("root", "body", "lhand", "rhand", "jaw"), "soke-133": ("body", "lhand", "rhand", "jaw")}
+LAYOUTS = {"soke-179": SOKE179, "soke-133": SOKE133}
+TEXTS_MAX_BYTES = 256 << 20
+
+
+def _array_header_check(source: str):
+    width = WIDTHS[source]
+
+    def check(name: str, shape: tuple[int, ...], dtype: np.dtype) -> str | None:
+        if len(shape) != 2 or shape[1] != width or not 1 <= shape[0] <= MAX_FRAMES or dtype.kind != "f" \
+                or dtype.itemsize > 8:
+            return (f"array {dtype} {shape}, expected float (T, {width}) with 1 <= T <= {MAX_FRAMES} for {source}")
+        return None
+    return check
+
+
+def _read_array(path: Path, source: str) -> np.ndarray:
+    """The one array of an input file, its header checked (2-D, the format's width) before reading data."""
+    check = _array_header_check(source)
     if path.suffix == ".npy":
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except Exception as exc:
-            raise UserError(f"not a readable .npy array without pickling ({type(exc).__name__})", file=path) from None
+        return read_npy(path, check=check)
+    keys = npz_names(path)
+    if "poses" in keys:
+        key = "poses"
+    elif len(keys) == 1:
+        key = keys[0]
     else:
-        arrays = read_npz(path)
-        if "poses" in arrays:
-            arr = arrays["poses"]
-        elif len(arrays) == 1:
-            arr = next(iter(arrays.values()))
-        else:
-            raise UserError(f"holds {sorted(arrays)}; expected one array or one named 'poses'", file=path)
-    return arr
+        raise UserError(f"holds {sorted(keys)}; expected one array or one named 'poses'", file=path)
+    return read_npz(path, expected=(key,), check=check)[key]
+
+
+def input_problem(arr: np.ndarray, source: str) -> str | None:
+    """The first out-of-contract value of a source array (finite; axis-angle rotation angles at most
+    ``AXIS_ANGLE_MAX_RAD``; expression and shape coefficients within their bounds), or None."""
+    if not np.isfinite(arr).all():
+        return "holds NaN/Inf values; expected finite numbers"
+    if source not in LAYOUTS:
+        return None
+    layout = LAYOUTS[source]
+    for block in AXIS_ANGLE_BLOCKS[source]:
+        angles = np.linalg.norm(np.asarray(arr[:, layout[block]], np.float64).reshape(arr.shape[0], -1, 3), axis=-1)
+        if (angles > AXIS_ANGLE_MAX_RAD).any():
+            return (f"{block}: rotation angle {float(angles.max()):.4g} rad; expected axis-angle rotations of at "
+                    f"most {AXIS_ANGLE_MAX_RAD:.4g} rad (4π)")
+    for block, bound in (("expr", FACE_COEFF_ABS_MAX), ("shape", SHAPE_ABS_MAX)):
+        if block in layout and (np.abs(arr[:, layout[block]]) > bound).any():
+            return (f"{block}: |coefficient| up to {float(np.abs(arr[:, layout[block]]).max()):.4g}; expected "
+                    f"at most {bound:g}")
+    return None
 
 
 def _read_texts(path: Path | None) -> dict[str, dict]:
+    """``{id: {"text", "gloss", "signer"}}`` from a UTF-8 TSV/CSV with a header naming an id column (``id``,
+    ``name`` or ``SENTENCE_NAME``) and a text column (``text``, ``SENTENCE`` or ``translation``); every row
+    must have the header's number of cells and a non-empty id, and ids are unique."""
     if path is None:
         return {}
     path = Path(path)
-    if not path.is_file():
-        raise UserError("text table not found", file=path)
-    delimiter = "," if path.suffix == ".csv" and "\t" not in path.read_text(encoding="utf-8").splitlines()[0] else "\t"
-    with open(path, encoding="utf-8", newline="") as fh:
-        rows = list(csv.DictReader(fh, delimiter=delimiter))
-    key = next((k for k in ("id", "name", "SENTENCE_NAME") if rows and k in rows[0]), None)
-    text_key = next((k for k in ("text", "SENTENCE", "translation") if rows and k in rows[0]), None)
-    if key is None or text_key is None:
-        raise UserError("expected a header with an id column (id/name) and a text column (text)", file=path)
-    return {r[key].removesuffix(".mp4").split("/")[-1]: {"text": r[text_key], "gloss": r.get("gloss") or "",
-                                                         "signer": r.get("signer") or "unknown"} for r in rows}
+    text = read_text(path, max_bytes=TEXTS_MAX_BYTES, what="UTF-8 TSV/CSV text table")
+    lines = text.splitlines()
+    if not lines or not lines[0].strip():
+        raise UserError("empty; expected a header line with an id column (id/name) and a text column (text)",
+                        file=path, field="line 1")
+    delimiter = "," if path.suffix == ".csv" and "\t" not in lines[0] else "\t"
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    out: dict[str, dict] = {}
+    try:
+        header = next(reader)
+        key = next((k for k in ("id", "name", "SENTENCE_NAME") if k in header), None)
+        text_key = next((k for k in ("text", "SENTENCE", "translation") if k in header), None)
+        if key is None or text_key is None:
+            raise UserError("expected a header with an id column (id/name) and a text column (text)", file=path,
+                            field="line 1")
+        for cells in reader:
+            where = f"line {reader.line_num}"
+            if not any(c.strip() for c in cells):
+                continue
+            if len(cells) != len(header):
+                raise UserError(f"{len(cells)} cell(s), expected {len(header)} like the header", file=path, field=where)
+            row = dict(zip(header, cells))
+            sample_id = row[key].removesuffix(".mp4").split("/")[-1]
+            if not sample_id:
+                raise UserError(f"empty {key}; expected a sample id", file=path, field=where)
+            if sample_id in out:
+                raise UserError(f"id {sample_id!r} appears twice; expected once", file=path, field=where)
+            out[sample_id] = {"text": row[text_key], "gloss": row.get("gloss") or "",
+                              "signer": row.get("signer") or "unknown"}
+    except csv.Error as exc:
+        raise UserError(f"not a readable table ({exc})", file=path, field=f"line {reader.line_num}") from None
+    return out
 
 
 def output_spec(name: str, split: str, language: str | None, fps: float | None) -> DatasetSpec:
     """The spec of a dataset being written: the registered one for a registered ``name``, else a new
-    version-1 spec with this ``split`` (``language`` and ``fps`` required then)."""
+    version-1 spec with this ``split`` (``language`` and ``fps`` required then; every name checked, so no
+    path escapes the output folder)."""
     if is_registered(name):
         return get_spec(name)
+    base = check_name(name.split("@")[0], "dataset name")
     if language is None or fps is None:
         raise UserError(f"{name!r} is not a registered dataset; pass --language and --fps", field="name")
-    return DatasetSpec(name.split("@")[0], 1, language, float(fps), (split,), "jieba" if language == "zh" else "13a")
+    return DatasetSpec(base, 1, check_name(language, "language"), check_fps(fps), (check_name(split, "split"),),
+                       "jieba" if language == "zh" else "13a")
 
 
 def convert_folder(input_dir, out_root, *, source: str, name: str, split: str, texts=None,
                    language: str | None = None, fps: float | None = None) -> Path:
     """Convert every ``<id>.npy``/``<id>.npz`` in ``input_dir`` and write ``out_root/<name>/<split>/``.
 
-    A registered ``name`` supplies language and fps; otherwise pass both. Ids missing from ``texts`` get
-    empty text. Every problem is reported as a UserError naming the file.
+    A registered ``name`` supplies language and fps; otherwise pass both (names: see
+    :func:`~m3t_bench.datasets.specs.check_name`). Ids missing from ``texts`` get empty text. Every input is
+    range-checked and every converted sample validated against the data contract; every problem is a
+    UserError naming the file. All or nothing: the split is written into a temporary folder and moved into
+    place only when every sample converted, so a failed run leaves an existing split exactly as it was.
     """
     if source not in CONVERTERS and source != "smplx2020-flame":
         raise UserError(f"unknown source format {source!r}; expected {', '.join([*CONVERTERS, 'smplx2020-flame'])}",
@@ -255,23 +331,26 @@ def convert_folder(input_dir, out_root, *, source: str, name: str, split: str, t
     if not input_dir.is_dir():
         raise UserError("input folder not found", file=input_dir)
     spec = output_spec(name, split, language, fps)
+    split = spec.canonical_split(split)
     files = sorted(p for p in input_dir.iterdir() if p.suffix in (".npy", ".npz"))
     if not files:
         raise UserError("no .npy or .npz arrays found", file=input_dir)
-    table = _read_texts(texts)
-    split = spec.canonical_split(split)
-    writer = SplitWriter(Path(out_root) / spec.name / split, spec, split, card={**CARDS[source], "source_format": source})
-    if source == "smplx2020-flame":
-        _convert_smplx2020_flame(files, writer, table)
-        return writer.close()
     for path in files:
-        arr = _read_array(path)
-        if arr.ndim != 2 or arr.shape[1] != WIDTHS[source] or arr.shape[0] == 0 or not np.issubdtype(arr.dtype, np.floating):
-            raise UserError(f"array {arr.dtype} {tuple(arr.shape)}, expected float (T, {WIDTHS[source]}) with T ≥ 1 "
-                            f"for {source}", file=path)
-        if not np.isfinite(arr).all():
-            raise UserError("holds NaN/Inf values", file=path)
-        seq = CONVERTERS[source](arr)
-        row = table.get(path.stem, {"text": "", "gloss": "", "signer": "unknown"})
-        writer.add(path.stem, seq, **row)
-    return writer.close()
+        try:
+            check_sample_id(path.stem)
+        except UserError as exc:
+            raise UserError(exc.detail, file=path, field="id (file name)") from None
+    table = _read_texts(texts)
+    with staged_folder(Path(out_root) / spec.name / split, replace=True) as tmp:
+        writer = SplitWriter(tmp, spec, split, card={**CARDS[source], "source_format": source})
+        for path in files:
+            seq = _convert_file(path, source)
+            problems = seq.problems()
+            if problems:
+                raise UserError(f"converts into an invalid sample: {problems[0]}"
+                                + (f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""),
+                                file=path)
+            row = table.get(path.stem, {"text": "", "gloss": "", "signer": "unknown"})
+            writer.add(path.stem, seq, **row)
+        writer.close()
+    return Path(out_root) / spec.name / split

@@ -54,8 +54,9 @@ def class_list_problems(text: str, *, file: str | Path = "<class list>") -> tupl
             problems.append(f"{file}: line {lineno}: {len(cells)} column(s), expected {len(COLUMNS)} (tab-separated)")
             continue
         cid, gloss, group, confusing = (c.strip() for c in cells)
-        if not cid.isdigit():
-            problems.append(f"{file}: line {lineno}: class_id {cid!r}, expected a non-negative integer")
+        if not (cid.isascii() and cid.isdigit()) or len(cid) > 9:
+            problems.append(f"{file}: line {lineno}: class_id {cid!r:.40}, expected a non-negative integer "
+                            f"(at most 9 digits)")
             continue
         if not gloss:
             problems.append(f"{file}: line {lineno}: gloss: empty, expected the sign's gloss")
@@ -85,13 +86,11 @@ def class_list_problems(text: str, *, file: str | Path = "<class list>") -> tupl
 
 def load_class_list(path: str | Path) -> list[NmfsClass]:
     """Read and validate a class-list file; raise :class:`ValidationFailed` listing every problem."""
+    from m3t_bench.safe_read import read_text
     path = Path(path)
     if not path.is_file():
         raise UserError("class list not found (expected a TSV: class_id, gloss, group, confusing)", file=path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise UserError("not UTF-8 text", file=path) from None
+    text = read_text(path, max_bytes=64 << 20, what="UTF-8 TSV class list")
     classes, problems = class_list_problems(text, file=path)
     if problems:
         raise ValidationFailed(problems)

@@ -10,11 +10,34 @@ the other spelling is accepted as an alias everywhere a split is named.
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
 
 from m3t_bench.errors import UserError, unknown_name
+
+#: Dataset, split and language names: they become folder names and signature values.
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+MAX_FPS = 1000.0
+
+
+def check_name(value, what: str, *, file=None) -> str:
+    """``value`` if it can name a dataset/split folder and sit in a signature (1–64 of ``A-Z a-z 0-9 . _ -``,
+    starting with a letter or digit: no ``/``, ``..``, ``|``, ``:`` or spaces), else :class:`UserError`."""
+    if not isinstance(value, str) or not _NAME_RE.fullmatch(value):
+        raise UserError(f"{value!r:.80} cannot be a {what}; expected 1-64 characters of A-Z a-z 0-9 . _ - starting "
+                        f"with a letter or digit", file=file, field=what)
+    return value
+
+
+def check_fps(value, *, file=None) -> float:
+    """``value`` as a frame rate in (0, ``MAX_FPS``], else :class:`UserError`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not 0 < value <= MAX_FPS:
+        raise UserError(f"{value!r:.40}; expected a frame rate in (0, {MAX_FPS:g}]", file=file, field="fps")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -61,12 +84,19 @@ class DatasetSpec:
     def from_json(cls, obj: dict, *, file=None) -> "DatasetSpec":
         """Rebuild a spec from :meth:`to_json` output (a converted dataset that is not registered)."""
         try:
-            return cls(name=str(obj["name"]), version=int(obj["version"]), language=str(obj["language"]),
-                       fps=float(obj["fps"]), splits=tuple(obj["splits"]),
+            if not isinstance(obj, dict) or not isinstance(obj["splits"], list) \
+                    or not isinstance(obj.get("split_aliases", {}), dict) \
+                    or isinstance(obj["version"], bool) or not isinstance(obj["version"], int) or obj["version"] < 1:
+                raise TypeError("types differ from the ones m3t-bench writes")
+            aliases = {check_name(k, "split", file=file): check_name(v, "split", file=file)
+                       for k, v in obj.get("split_aliases", {}).items()}
+            return cls(name=check_name(obj["name"], "dataset name", file=file), version=obj["version"],
+                       language=check_name(obj["language"], "language", file=file),
+                       fps=check_fps(obj["fps"], file=file),
+                       splits=tuple(check_name(x, "split", file=file) for x in obj["splits"]),
                        text_tokenization=str(obj["text_tokenization"]), task=str(obj.get("task", "continuous")),
-                       gloss_kind=str(obj.get("gloss_kind", "gloss")),
-                       split_aliases=MappingProxyType(dict(obj.get("split_aliases", {}))))
-        except (KeyError, TypeError, ValueError) as exc:
+                       gloss_kind=str(obj.get("gloss_kind", "gloss")), split_aliases=MappingProxyType(aliases))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise UserError(f"dataset spec is incomplete or malformed ({exc}); expected the fields written "
                             f"by m3t-bench", file=file, field="spec") from None
 

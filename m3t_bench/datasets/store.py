@@ -24,14 +24,25 @@ from typing import Iterator
 
 from m3t_bench.datasets.specs import DatasetSpec
 from m3t_bench.errors import UserError
+from m3t_bench.safe_read import exists
 from m3t_bench.fileio import atomic_write_text, sha256_file
-from m3t_bench.motion import MotionSequence, load_sample, save_sample
+from m3t_bench.motion import MotionSequence, save_sample
+from m3t_bench.motion.limits import MAX_FRAMES
+from m3t_bench.motion.sequence import read_sample
+from m3t_bench.safe_read import decode_utf8, parse_json, read_bytes, read_json_object
 
 MANIFEST = "manifest.jsonl"
 CARD = "dataset.json"
 REQUIRED_FIELDS = ("id", "text", "gloss", "signer", "language", "fps", "n_frames")
+#: Manifest fields that must be strings (the others: ``fps`` a number, ``n_frames`` an integer).
+TEXT_FIELDS = ("id", "text", "gloss", "signer", "language")
 LAYOUT_VERSION = 1
-_ID_RE = re.compile(r"^[^./\\\x00][^/\\\x00]*$")
+#: A sample id names a file: no '/', '\\' or NUL, not starting with '.', printable, at most this many bytes
+#: in UTF-8 (file names may have 255; ``.npz`` and temporary-file affixes take the rest).
+MAX_ID_BYTES = 200
+MANIFEST_MAX_BYTES = 256 << 20
+_ID_RE = re.compile(r"[^./\\\x00][^/\\\x00]*")
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 
 def _dumps(obj) -> str:
@@ -39,10 +50,12 @@ def _dumps(obj) -> str:
 
 
 def check_sample_id(sample_id: str) -> str:
-    """Return ``sample_id`` if it can name a file (no '/', '\\', not starting with '.'), else UserError."""
-    if not isinstance(sample_id, str) or not _ID_RE.match(sample_id):
-        raise UserError(f"sample id {sample_id!r} cannot be a file name (no '/', '\\', leading '.' or empty)",
-                        field="id")
+    """Return ``sample_id`` if it can name a file (no '/', '\\', not starting with '.', printable — no
+    newline or other control character —, at most ``MAX_ID_BYTES`` bytes), else UserError."""
+    if not isinstance(sample_id, str) or not _ID_RE.fullmatch(sample_id) or not sample_id.isprintable() \
+            or len(sample_id.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES:
+        raise UserError(f"sample id {sample_id!r:.120} cannot be a file name (expected 1-{MAX_ID_BYTES} bytes of "
+                        f"printable UTF-8 without '/', '\\', control characters or a leading '.')", field="id")
     return sample_id
 
 
@@ -104,6 +117,8 @@ class Split:
     body_model_id: str
     card: dict = field(default_factory=dict)
     info: dict = field(default_factory=dict)
+    #: Sample files are read only when they resolve inside the split folder, unless this is set.
+    allow_outside_links: bool = False
 
     def __post_init__(self):
         self._by_id = {e["id"]: e for e in self.entries}
@@ -130,22 +145,31 @@ class Split:
         return self.root / f"{self.entry(sample_id)['id']}.npz"
 
     def load(self, sample_id: str, *, check_hash: bool = True) -> MotionSequence:
-        """Read and validate one sample; checks its sha256 (when the manifest has one) and ``n_frames``.
+        """Read and validate one sample; checks its sha256 (when the manifest has one) and ``n_frames``
+        (the file's array headers are checked against ``n_frames`` before any data is read). The file must
+        be a regular file resolving inside the split folder (unless ``allow_outside_links``).
 
         ``meta`` of the returned sequence holds the manifest row.
         """
         entry, path = self.entry(sample_id), self.path(sample_id)
-        if not path.is_file():
+        if not exists(path):
             raise UserError("sample file listed in the manifest is missing", file=path)
-        if check_hash and "sha256" in entry and sha256_file(path) != entry["sha256"]:
+        links = self.links_policy()
+        if check_hash and "sha256" in entry and sha256_file(path, links=links, root=self.root) != entry["sha256"]:
             raise UserError("file content changed since the manifest was written (sha256 mismatch); "
                             "regenerate or re-convert the split", file=path, field="sha256")
-        seq = load_sample(path)
+        seq = read_sample(path, max_frames=entry["n_frames"], links=links, root=self.root,
+                          too_long=lambda n: f"has {n} frames, the manifest says {entry['n_frames']}")
+        seq.validate(file=path)
         if seq.n_frames != entry["n_frames"]:
             raise UserError(f"has {seq.n_frames} frames, the manifest says {entry['n_frames']}",
                             file=path, field="n_frames")
         seq.meta = dict(entry)
         return seq
+
+    def links_policy(self) -> str:
+        """The :mod:`m3t_bench.safe_read` symbolic-link policy of this split's sample files."""
+        return "follow" if self.allow_outside_links else "inside"
 
     def items(self) -> Iterator[tuple[dict, MotionSequence]]:
         """``(entry, sequence)`` for every sample, in manifest order."""
@@ -153,51 +177,70 @@ class Split:
             yield e, self.load(e["id"])
 
 
-def read_card(split_dir: Path) -> dict:
-    """Parse ``dataset.json`` of a split folder (UserError naming the file on any problem)."""
+#: dataset.json fields that must be present, with their JSON types.
+CARD_FIELDS = {"name": str, "version": int, "split": str, "manifest_sha256": str, "body_model_id": str}
+
+
+def read_card(split_dir: Path, *, links: str = "inside") -> dict:
+    """Parse ``dataset.json`` of a split folder (UserError naming the file on any problem; ``links``: the
+    symbolic-link policy of :mod:`m3t_bench.safe_read`, relative to the split folder)."""
     path = split_dir / CARD
-    if not path.is_file():
+    if not exists(path):
         raise UserError("dataset card missing (expected dataset.json beside manifest.jsonl)", file=path)
-    try:
-        card = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"not valid JSON ({exc})", file=path) from None
-    for key in ("name", "version", "split", "manifest_sha256", "body_model_id"):
+    card = read_json_object(path, links=links, root=split_dir, what="dataset card (JSON object)")
+    for key, kind in CARD_FIELDS.items():
         if key not in card:
             raise UserError("missing field; expected the fields written by m3t-bench", file=path, field=key)
+        if not isinstance(card[key], kind) or isinstance(card[key], bool):
+            raise UserError(f"got {type(card[key]).__name__}; expected a JSON {kind.__name__}", file=path, field=key)
+    if "card" in card and not isinstance(card["card"], dict):
+        raise UserError(f"got {type(card['card']).__name__}; expected a JSON object", file=path, field="card")
     return card
 
 
-def read_manifest(split_dir: Path) -> tuple[list[dict], str]:
+def entry_problem(entry: dict) -> str | None:
+    """The first problem with one manifest row's required fields (types, id, frame count), or None."""
+    missing = [k for k in REQUIRED_FIELDS if k not in entry]
+    if missing:
+        return f"missing field(s) {', '.join(missing)}; expected {', '.join(REQUIRED_FIELDS)}"
+    for key in TEXT_FIELDS:
+        if not isinstance(entry[key], str):
+            return f"{key}: got {type(entry[key]).__name__}; expected a string"
+    try:
+        check_sample_id(entry["id"])
+    except UserError as exc:
+        return f"id: {exc.detail}"
+    n = entry["n_frames"]
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_FRAMES:
+        return f"n_frames: {n!r:.40}, expected an integer from 1 to {MAX_FRAMES}"
+    fps = entry["fps"]
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not fps > 0:
+        return f"fps: {fps!r:.40}, expected a positive number"
+    if "sha256" in entry and not (isinstance(entry["sha256"], str) and _SHA256_RE.fullmatch(entry["sha256"])):
+        return f"sha256: {entry['sha256']!r:.80}, expected 64 lower-case hex digits"
+    return None
+
+
+def read_manifest(split_dir: Path, *, links: str = "inside") -> tuple[list[dict], str]:
     """Parse ``manifest.jsonl``; return ``(entries, sha256 of its bytes)``. Checks required fields and ids."""
     path = split_dir / MANIFEST
-    if not path.is_file():
+    if not exists(path):
         raise UserError("manifest missing (expected manifest.jsonl in the split folder)", file=path)
-    raw = path.read_bytes()
+    raw = read_bytes(path, max_bytes=MANIFEST_MAX_BYTES, links=links, root=split_dir, what="manifest (JSON lines)")
+    text = decode_utf8(raw, file=path, what="UTF-8 JSON lines")
     entries: list[dict] = []
     seen: set[str] = set()
-    for lineno, line in enumerate(raw.decode("utf-8", errors="replace").splitlines(), start=1):
+    for lineno, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"not valid JSON ({exc.msg})", file=path, field=f"line {lineno}") from None
+        entry = parse_json(line, file=path, field=f"line {lineno}")
         if not isinstance(entry, dict):
             raise UserError("expected a JSON object per line", file=path, field=f"line {lineno}")
-        missing = [k for k in REQUIRED_FIELDS if k not in entry]
-        if missing:
-            raise UserError(f"missing field(s) {', '.join(missing)}; expected {', '.join(REQUIRED_FIELDS)}",
-                            file=path, field=f"line {lineno}")
-        try:
-            check_sample_id(entry["id"])
-        except UserError as exc:
-            raise UserError(exc.detail, file=path, field=f"line {lineno}: id") from None
+        problem = entry_problem(entry)
+        if problem:
+            raise UserError(problem, file=path, field=f"line {lineno}")
         if entry["id"] in seen:
             raise UserError(f"duplicate id {entry['id']!r}", file=path, field=f"line {lineno}: id")
-        if not isinstance(entry["n_frames"], int) or entry["n_frames"] < 1:
-            raise UserError(f"n_frames {entry['n_frames']!r}, expected a positive integer", file=path,
-                            field=f"line {lineno}: n_frames")
         seen.add(entry["id"])
         entries.append(entry)
     return entries, hashlib.sha256(raw).hexdigest()

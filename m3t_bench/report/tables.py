@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from m3t_bench.errors import UserError
+from m3t_bench.errors import UserError, one_line
 from m3t_bench.results import read_results
+from m3t_bench.safe_read import read_json
 from m3t_bench.signature import Signature
 
 TABLES: dict[int, tuple[tuple[str, str], ...]] = {
@@ -179,8 +180,8 @@ def load_reported(reported_dir: Path, datasets: list[str], columns: list[Column]
     citations: list[str] = []
     wanted = {(c.dataset, c.metric, c.part): c for c in columns}
     for path in sorted(reported_dir.glob("*.json")) if reported_dir.is_dir() else []:
+        doc = read_json(path, what="reported-numbers JSON")
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
             if doc.get("protocol") != "reported":
                 raise UserError("protocol is not 'reported'; expected published numbers only here", file=path,
                                 field="protocol")
@@ -192,14 +193,17 @@ def load_reported(reported_dir: Path, datasets: list[str], columns: list[Column]
                     col = wanted.get((entry["dataset"], s["metric"], s["part"]))
                     if col is None:
                         continue
+                    value = float(s["value"])
+                    if not math.isfinite(value) or not isinstance(entry["system"], str):
+                        raise ValueError(f"system {entry['system']!r:.80} value {s['value']!r:.40}: expected a "
+                                         f"system name and a finite number")
                     row = rows.setdefault(entry["system"], Row(system=entry["system"], block="reported"))
-                    row.cells[col] = Cell(value=float(s["value"]), signature=None, source=str(path),
-                                          unit=s.get("unit"))
+                    row.cells[col] = Cell(value=value, signature=None, source=str(path), unit=s.get("unit"))
                     used = True
-        except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
+            citation = f"{doc['citation']} {doc.get('source', '')}".strip()
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise UserError(f"malformed reported-numbers file ({type(exc).__name__}: {exc}); expected the layout "
                             f"of leaderboards/reported/*.json", file=path) from None
-        citation = f"{doc['citation']} {doc.get('source', '')}".strip()
         if used and citation not in citations:
             citations.append(citation)
     return list(rows.values()), citations
@@ -238,9 +242,10 @@ def available_datasets(results_dir: Path, reported_dir: Path | None = None, *, t
     names = {p.name for p in results_dir.iterdir() if p.is_dir()} if results_dir.is_dir() else set()
     if reported_dir is not None and reported_dir.is_dir():
         for path in reported_dir.glob("*.json"):
+            doc = read_json(path, what="reported-numbers JSON")
             try:
-                names |= {e["dataset"] for e in json.loads(path.read_text(encoding="utf-8"))["rows"]}
-            except (KeyError, TypeError, json.JSONDecodeError):
+                names |= {str(e["dataset"]) for e in doc["rows"]}
+            except (KeyError, TypeError):
                 raise UserError("malformed reported-numbers file; expected rows with a dataset", file=path) from None
     if task is not None:
         names = {n for n in names if dataset_task(n) == task}
@@ -286,13 +291,18 @@ def _notes(board: Leaderboard) -> list[str]:
     return notes
 
 
+def md_escape(text: str) -> str:
+    """``text`` as one markdown table cell: one line (:func:`~m3t_bench.errors.one_line`), ``|`` escaped."""
+    return one_line(text).replace("|", "\\|")
+
+
 def render_markdown(board: Leaderboard) -> str:
     """GitHub markdown: the scored block, the reported block, then signatures, notes and citations."""
     header = "| System | " + " | ".join(c.label for c in board.columns) + " |"
     rule = "|---|" + "---:|" * len(board.columns)
 
     def block(rows: list[Row]) -> list[str]:
-        return [header, rule] + [f"| {r.system} | " + " | ".join(_fmt(r.cells.get(c)) for c in board.columns) + " |"
+        return [header, rule] + [f"| {md_escape(r.system)} | " + " | ".join(_fmt(r.cells.get(c)) for c in board.columns) + " |"
                                  for r in rows]
 
     lines = [f"### Table {board.number}: {TABLE_TITLES[board.number]}", ""]
@@ -306,7 +316,7 @@ def render_markdown(board: Leaderboard) -> str:
     if notes:
         lines += [""] + [f"Note: {n}" for n in notes]
     if board.citations:
-        lines += ["", "Sources:", ""] + [f"- {c}" for c in board.citations]
+        lines += ["", "Sources:", ""] + [f"- {one_line(c)}" for c in board.citations]
     return "\n".join(lines) + "\n"
 
 
@@ -315,7 +325,7 @@ _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$",
 
 
 def latex_escape(text: str) -> str:
-    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in one_line(text))
 
 
 def _spans(values: list[tuple]) -> list[tuple[tuple, int]]:
@@ -357,7 +367,7 @@ def render_latex(board: Leaderboard) -> str:
     lines += [r"\bottomrule", r"\end{tabular}"]
     lines += [f"% {c.label}: {s}" for c, s in board.signatures.items()]
     lines += [f"% Note: {note}" for note in _notes(board)]
-    lines += [f"% Source: {c}" for c in board.citations]
+    lines += [f"% Source: {one_line(c)}" for c in board.citations]
     return "\n".join(lines) + "\n"
 
 

@@ -44,7 +44,8 @@ def validate_against_split(pred_dir: str | Path, dataset: str | Path, *, split: 
                            data_root: str | Path | None = None):
     """Open the split and validate the submission against it -> ``(Submission, Split)``."""
     sp = open_split(dataset, split, data_root=data_root)
-    return check_submission(pred_dir, {e["id"]: int(e["n_frames"]) for e in sp.entries}), sp
+    return check_submission(pred_dir, {e["id"]: int(e["n_frames"]) for e in sp.entries},
+                            reference_files={i: sp.path(i) for i in sp.ids}), sp
 
 
 @dataclass

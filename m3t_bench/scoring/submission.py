@@ -11,29 +11,39 @@ it to the reference) but must be between 1 and ``MAX_LENGTH_FACTOR`` times the r
 
     {"system": "my-slp", "paper": "Author et al. 2025, Title", "url": "https://...", "params": 123456789}
 
-``params`` is the number of trainable parameters (a non-negative integer) or ``null``.
+``params`` is the number of trainable parameters (a non-negative integer) or ``null``; the strings are one
+line of printable text (``system`` at most 200 characters, ``paper`` and ``url`` at most 2,000).
 
 :func:`check_submission` reports *every* problem at once, one line each, as
-``<file>: <field>: <problem; expectation>``, and never loads a pickled array.
+``<file>: <field>: <problem; expectation>``, and never loads a pickled array. Every entry must be a regular
+file of the folder itself: symbolic links are refused (a link could point at the split's hidden reference
+files), and so is a file that *is* one of the reference files (a hard link). Array headers are checked
+before any data is read (at most ``MAX_LENGTH_FACTOR`` times the reference length), so an archive that
+inflates to gigabytes is refused without being inflated.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
 from m3t_bench.errors import UserError, ValidationFailed
-from m3t_bench.motion import STREAMS, MotionSequence, read_npz
-from m3t_bench.motion.sequence import OPTIONAL_ARRAYS
+from m3t_bench.motion import MotionSequence
+from m3t_bench.motion.limits import MAX_FRAMES
+from m3t_bench.motion.sequence import read_sample
+from m3t_bench.safe_read import read_json
 
 #: A prediction longer than this many times its reference is refused as absurd.
 MAX_LENGTH_FACTOR = 10
 #: Number of joints a skeleton-only prediction must give (the SMPL-FX model's ``joint_names``).
 N_MODEL_JOINTS = 42
 META_FILE = "meta.json"
+META_MAX_BYTES = 1 << 20
+#: Longest accepted meta.json string per key (characters).
+META_MAX_CHARS = {"system": 200, "paper": 2000, "url": 2000}
 #: meta.json keys -> (accepted JSON types, description of the expectation).
 META_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
     "system": ((str,), "a non-empty string naming the system"),
@@ -81,7 +91,10 @@ def meta_problems(meta, file: str) -> list[str]:
         bad = not isinstance(value, types) or isinstance(value, bool)
         bad = bad or (key == "system" and not value.strip()) or (key == "params" and value is not None and value < 0)
         if bad:
-            out.append(f"{file}: {key}: got {value!r}; expected {want}")
+            out.append(f"{file}: {key}: got {value!r:.200}; expected {want}")
+        elif isinstance(value, str) and (not value.isprintable() or len(value) > META_MAX_CHARS[key]):
+            out.append(f"{file}: {key}: got {value!r:.200} ({len(value)} characters); expected one line of "
+                       f"printable text of at most {META_MAX_CHARS[key]} characters")
     return out
 
 
@@ -89,15 +102,12 @@ def read_meta(root: Path) -> tuple[dict, list[str]]:
     """Read ``root/meta.json`` -> (meta with defaults filled in, problems)."""
     path = root / META_FILE
     meta = default_meta(root)
-    if not path.exists():
+    if not os.path.lexists(path):
         return meta, []
     try:
-        parsed = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        return meta, [f"{path}: (file): unreadable ({type(exc).__name__}); expected UTF-8 JSON"]
-    except json.JSONDecodeError as exc:
-        return meta, [f"{path}: (file): invalid JSON at line {exc.lineno} column {exc.colno} ({exc.msg}); "
-                      f"expected a JSON object"]
+        parsed = read_json(path, max_bytes=META_MAX_BYTES, links="refuse", what="UTF-8 JSON object")
+    except UserError as exc:
+        return meta, [f"{path}: (file): {exc.detail}"]
     problems = meta_problems(parsed, str(path))
     if not problems:
         meta.update(parsed)
@@ -115,26 +125,42 @@ def _sample_problems(path: Path, seq: MotionSequence, ref_frames: int) -> list[s
                         f"of the SMPL-FX model's joint_names")
     n = seq.n_frames
     if n > MAX_LENGTH_FACTOR * ref_frames:
-        problems.append(f"{path}: (length): {n} frames is more than {MAX_LENGTH_FACTOR}x the reference's "
-                        f"{ref_frames}; expected at most {MAX_LENGTH_FACTOR * ref_frames}")
+        problems.append(f"{path}: (length): {_too_long(n, ref_frames)}")
     return problems
 
 
-def check_submission(root: str | Path, expected: Mapping[str, int]) -> Submission:
+def _too_long(n: int, ref_frames: int) -> str:
+    return (f"{n} frames is more than {MAX_LENGTH_FACTOR}x the reference's {ref_frames}; expected at most "
+            f"{min(MAX_LENGTH_FACTOR * ref_frames, MAX_FRAMES)}")
+
+
+def _same_file(path: Path, others: list[os.stat_result]) -> bool:
+    st = path.stat()
+    return any(st.st_ino == o.st_ino and st.st_dev == o.st_dev for o in others)
+
+
+def check_submission(root: str | Path, expected: Mapping[str, int], *,
+                     reference_files: Mapping[str, str | Path] | None = None) -> Submission:
     """Validate a submission folder against the split's ids and reference lengths, and load it.
 
-    ``expected`` maps every sample id of the split to its reference number of frames. Raises
-    :class:`ValidationFailed` listing every problem, one line each, or returns the loaded
-    :class:`Submission`. Arrays are read with ``allow_pickle=False``; pickled arrays are refused.
+    ``expected`` maps every sample id of the split to its reference number of frames; ``reference_files``
+    (optional) maps ids to the split's reference sample files, which a prediction must not be (hard links).
+    Raises :class:`ValidationFailed` listing every problem, one line each, or returns the loaded
+    :class:`Submission`. Arrays are read without unpickling; pickled arrays are refused.
     """
     root = Path(root)
     if not root.is_dir():
         raise UserError("not a folder; expected a folder of <sample_id>.npz predictions", file=root)
     meta, problems = read_meta(root)
     files = sorted(p for p in root.iterdir() if not p.name.startswith("."))
+    references = [os.stat(p) for p in (reference_files or {}).values() if os.path.exists(p)]
     samples: dict[str, MotionSequence] = {}
     for path in files:
         if path.name == META_FILE:
+            continue
+        if path.is_symlink():
+            problems.append(f"{path}: (file): symbolic link; refused (expected a regular file in the submission "
+                            f"folder itself)")
             continue
         if path.suffix != ".npz" or not path.is_file():
             problems.append(f"{path}: (file): unexpected entry; expected only <sample_id>.npz files and "
@@ -142,15 +168,20 @@ def check_submission(root: str | Path, expected: Mapping[str, int]) -> Submissio
             continue
         sample_id = path.stem
         if sample_id not in expected:
-            problems.append(f"{path}: (id): '{sample_id}' is not in the split; expected one file per split id")
+            problems.append(f"{path}: (id): {sample_id!r} is not in the split; expected one file per split id")
             continue
+        if _same_file(path, references):
+            problems.append(f"{path}: (file): is the split's own reference file (a hard link); expected the "
+                            f"system's prediction")
+            continue
+        ref_frames = int(expected[sample_id])
         try:
-            arrays = read_npz(path)
+            seq = read_sample(path, max_frames=min(MAX_LENGTH_FACTOR * ref_frames, MAX_FRAMES),
+                              too_long=lambda n, r=ref_frames: _too_long(n, r), links="refuse")
         except UserError as exc:
             problems.append(f"{exc.file}: {exc.field or '(file)'}: {exc.detail}")
             continue
-        seq = MotionSequence(**{k: arrays[k] for k in (*STREAMS, *OPTIONAL_ARRAYS) if k in arrays})
-        sample_problems = _sample_problems(path, seq, int(expected[sample_id]))
+        sample_problems = _sample_problems(path, seq, ref_frames)
         problems += sample_problems
         if not sample_problems:
             samples[sample_id] = seq

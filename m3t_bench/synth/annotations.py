@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import os
 import re
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from m3t_bench.errors import UserError
+from m3t_bench.safe_read import read_text
 
 DATA_ENV = "M3T_DATA"
 #: SynthSign split name -> each corpus's file split name.
@@ -71,8 +73,11 @@ def pseudo_glosses(text: str) -> list[str]:
 def _read_table(path: Path) -> list[dict]:
     if not path.is_file():
         raise UserError("annotation file not found", file=path)
-    with open(path, encoding="utf-8", newline="") as fh:
-        rows = list(csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))
+    text = read_text(path, what="UTF-8 annotation TSV")
+    try:
+        rows = list(csv.DictReader(io.StringIO(text, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE))
+    except csv.Error as exc:
+        raise UserError(f"not a readable TSV ({exc})", file=path) from None
     if not rows:
         raise UserError("annotation file has no rows", file=path)
     return rows

@@ -267,11 +267,8 @@ def load_lexicon(directory: str | Path, language: str) -> Lexicon:
     if not path.is_file():
         raise UserError(f"no lexicon for {language!r} (expected {path.name}; SynthSign writes them to "
                         f"<out>/lexicon/)", file=path)
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"not valid JSON ({exc})", file=path) from None
-    return Lexicon.from_json(obj, file=path)
+    from m3t_bench.safe_read import read_json
+    return Lexicon.from_json(read_json(path, max_bytes=64 << 20), file=path)
 
 
 from m3t_bench.synth.render import synthesize  # noqa: E402  (re-exported: the interface names it here)

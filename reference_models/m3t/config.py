@@ -7,10 +7,41 @@ and depth that train in seconds on a CPU (tests, SynthSign demos).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from m3t_bench.errors import UserError
 from reference_models.configuration import JsonConfig
+
+#: Bounds on every architecture/training field (checked before any model is built, so a config.json cannot
+#: ask for gigabytes of weights, a million layers or an overflowing dilation). ``full`` sits well inside.
+INT_BOUNDS: dict[str, tuple[int, int]] = {
+    "width": (1, 4096), "depth": (0, 32), "down_stages": (1, 6), "dilation_growth": (1, 16),
+    "window": (1, 65536), "batch_size": (1, 65536), "epochs": (1, 100_000), "vq_dim": (1, 4096),
+    "val_every": (1, 100_000),
+}
+FLOAT_BOUNDS: dict[str, tuple[float, float]] = {
+    "lr": (0.0, 1.0), "min_lr": (0.0, 1.0), "warmup_fraction": (0.0, 1.0), "vq_decay": (0.0, 1.0),
+    "vq_dead_threshold": (0.0, 1e6), "vq_commitment": (0.0, 1e3), "std_floor": (1e-12, 1e3),
+}
+#: Largest dilation of a residual block (``dilation_growth ** (depth - 1)``).
+MAX_DILATION = 4096
+#: Largest parameter count of one tokenizer (about 4x the paper's 119M ``full`` model).
+MAX_PARAMETERS = 500_000_000
+#: Input channels and latent width the parameter estimate assumes at most (face: 108 channels).
+_MAX_CHANNELS = 108
+
+
+def estimated_parameters(width: int, depth: int, down_stages: int, latent_dim: int,
+                         channels: int = _MAX_CHANNELS) -> int:
+    """Parameters of the Conv1D encoder + decoder of :mod:`reference_models.m3t.vae` (weights and biases),
+    computed from the architecture without building it."""
+    block = (3 * width + 1) * width + (width + 1) * width                      # dilated k3 + pointwise k1
+    encoder = (3 * channels + 1) * width + down_stages * ((4 * width + 1) * width + depth * block) \
+        + (3 * width + 1) * latent_dim
+    decoder = (3 * latent_dim + 1) * width + down_stages * (depth * block + (3 * width + 1) * width) \
+        + (3 * width + 1) * width + (3 * width + 1) * channels
+    return encoder + decoder
 
 
 @dataclass(frozen=True)
@@ -50,8 +81,29 @@ class TokenizerConfig(JsonConfig):
     label = "tokenizer"
 
     def __post_init__(self):
-        if self.width < 1 or self.depth < 0 or self.down_stages < 1 or self.batch_size < 1 or self.epochs < 1:
-            raise ValueError(f"tokenizer config {self.name!r}: width, batch size and epochs must be positive")
+        if not isinstance(self.name, str) or not self.name.isprintable() or not 1 <= len(self.name) <= 64:
+            raise ValueError(f"name {self.name!r:.80}: expected 1-64 printable characters")
+        for key, (low, high) in INT_BOUNDS.items():
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ValueError(f"{key} {value!r:.40}: expected an integer from {low} to {high}")
+        for key, (low, high) in FLOAT_BOUNDS.items():
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                    or not low <= value <= high:
+                raise ValueError(f"{key} {value!r:.40}: expected a finite number from {low:g} to {high:g}")
+        if self.lr <= 0 or self.min_lr > self.lr:
+            raise ValueError(f"lr {self.lr!r} / min_lr {self.min_lr!r}: expected 0 < min_lr <= lr")
+        if self.val_samples is not None and (isinstance(self.val_samples, bool) or not isinstance(self.val_samples, int)
+                                             or self.val_samples < 1):
+            raise ValueError(f"val_samples {self.val_samples!r:.40}: expected null or an integer >= 1")
+        if self.dilation_growth ** max(self.depth - 1, 0) > MAX_DILATION:
+            raise ValueError(f"dilation_growth {self.dilation_growth} over depth {self.depth} reaches dilation "
+                             f"{self.dilation_growth ** max(self.depth - 1, 0)}; expected at most {MAX_DILATION}")
+        n_params = estimated_parameters(self.width, self.depth, self.down_stages, max(self.vq_dim, 8))
+        if n_params > MAX_PARAMETERS:
+            raise ValueError(f"width {self.width}, depth {self.depth}, {self.down_stages} stages make about "
+                             f"{n_params:,} parameters; expected at most {MAX_PARAMETERS:,}")
         if self.window % self.downsample:
             raise ValueError(f"tokenizer config {self.name!r}: window {self.window} is not a multiple of "
                              f"{self.downsample} frames per token")

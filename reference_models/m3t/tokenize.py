@@ -8,7 +8,7 @@ Decoded 6D rotations (body, hands, jaw) are projected onto proper rotations (Gra
 
 from __future__ import annotations
 
-import hashlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +16,8 @@ import numpy as np
 import torch
 
 from m3t_bench.errors import UserError
+from m3t_bench.fileio import sha256_file, staged_folder
+from m3t_bench.motion.limits import MAX_FRAMES
 from m3t_bench.motion import (
     MotionSequence, load_sample, matrix_to_rot6d, read_npz, rot6d_to_matrix, save_sample, write_npz,
 )
@@ -69,6 +71,29 @@ def project_rotations(streams: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
+TOKEN_ARRAYS = (*STREAMS, "n_frames")
+
+
+def _token_header_check(name: str, shape: tuple[int, ...], dtype: np.dtype) -> str | None:
+    """Token files hold 1-D integer arrays of at most ``MAX_FRAMES`` tokens and a one-value ``n_frames``
+    (checked before reading)."""
+    if name == "n_frames" and shape in ((), (1,)) and dtype.kind in "iu":
+        return None
+    if len(shape) != 1 or shape[0] > MAX_FRAMES or dtype.kind not in "iu":
+        return f"shape {shape} dtype {dtype}; expected a 1-D integer array of at most {MAX_FRAMES} values"
+    return None
+
+
+def read_token_file(path: Path) -> dict[str, np.ndarray]:
+    """The token arrays of one ``<id>.npz`` (headers checked before any data is read; other arrays ignored)."""
+    return read_npz(path, expected=TOKEN_ARRAYS, check=_token_header_check)
+
+
+def _check_distinct(src: Path, out: Path) -> None:
+    if out.exists() and os.path.samefile(src, out):
+        raise UserError("is the input folder; expected a separate output folder", file=out, field="--out")
+
+
 def check_tokens(arrays: dict[str, np.ndarray], models: dict[str, MotionTokenizer], file: Path) -> int | None:
     """Validate a token file's arrays (presence, 1-D integers, equal lengths, codebook range); return
     ``n_frames`` (or None when absent). Raises :class:`UserError` naming the file and array."""
@@ -112,35 +137,46 @@ def detokenize_arrays(models: dict[str, MotionTokenizer], tokens: dict[str, np.n
 
 
 def _weights_sha256(ckpt_dir: Path) -> dict[str, str]:
-    return {m: hashlib.sha256((ckpt_dir / m / WEIGHTS_FILE).read_bytes()).hexdigest() for m in MODALITY_STREAMS}
+    return {m: sha256_file(ckpt_dir / m / WEIGHTS_FILE) for m in MODALITY_STREAMS}
 
 
 def tokenize_folder(data: str | Path, ckpt_dir: str | Path, out: str | Path, models: dict[str, MotionTokenizer],
                     *, split: str | None = None) -> int:
-    """Write ``out/<id>.npz`` token files for every sample of ``data`` and ``out/tokens.json``; returns the count."""
+    """Write ``out/<id>.npz`` token files for every sample of ``data`` and ``out/tokens.json``; returns the count.
+    All or nothing: the files are staged in a temporary folder and moved into ``out`` only when every sample
+    was tokenized (other files in ``out`` are kept)."""
     out = Path(out)
+    if Path(data).is_dir():
+        _check_distinct(Path(data), out)
     count = 0
-    for sample_id, seq in iter_samples(data, split):
-        write_npz(out / f"{sample_id}.npz", tokenize_sequence(models, seq))
-        count += 1
-    write_json_atomic(out / TOKENS_META, {
-        "tokenizers": str(ckpt_dir), "weights_sha256": _weights_sha256(Path(ckpt_dir)),
-        "codebook_size": {m: models[m].codebook_size for m in models},
-        "levels": {m: list(models[m].levels) for m in models}, "frames_per_token": models["body"].cfg.downsample,
-    })
+    with staged_folder(out, replace=False) as tmp:
+        for sample_id, seq in iter_samples(data, split):
+            write_npz(tmp / f"{sample_id}.npz", tokenize_sequence(models, seq))
+            count += 1
+        write_json_atomic(tmp / TOKENS_META, {
+            "tokenizers": str(ckpt_dir), "weights_sha256": _weights_sha256(Path(ckpt_dir)),
+            "codebook_size": {m: models[m].codebook_size for m in models},
+            "levels": {m: list(models[m].levels) for m in models}, "frames_per_token": models["body"].cfg.downsample,
+        })
     return count
 
 
 def detokenize_folder(tokens_dir: str | Path, out: str | Path, models: dict[str, MotionTokenizer]) -> int:
-    """Write ``out/<id>.npz`` SMPL-FX samples decoded from every token file in ``tokens_dir``; returns the count."""
+    """Write ``out/<id>.npz`` SMPL-FX samples decoded from every token file in ``tokens_dir``; returns the count.
+    All or nothing: every token file is read and checked first, the samples are staged in a temporary folder
+    and moved into ``out`` only when all decoded (other files in ``out`` are kept)."""
     tokens_dir, out = Path(tokens_dir), Path(out)
     if not tokens_dir.is_dir():
         raise UserError("folder not found (expected token .npz files)", file=tokens_dir)
+    _check_distinct(tokens_dir, out)
     files = sorted(tokens_dir.glob("*.npz"))
     if not files:
         raise UserError("holds no token .npz files", file=tokens_dir)
+    checked = []
     for path in files:
-        arrays = read_npz(path)
-        n_frames = check_tokens(arrays, models, path)
-        save_sample(out / path.name, detokenize_arrays(models, arrays, n_frames))
+        arrays = read_token_file(path)
+        checked.append((path, arrays, check_tokens(arrays, models, path)))
+    with staged_folder(out, replace=False) as tmp:
+        for path, arrays, n_frames in checked:
+            save_sample(tmp / path.name, detokenize_arrays(models, arrays, n_frames))
     return len(files)

@@ -105,6 +105,26 @@ def _optimizer_from_files(opt: torch.optim.Optimizer, tensors: dict[str, torch.T
     opt.load_state_dict({"state": state, "param_groups": groups})
 
 
+def _check_resume_state(state: dict, cfg: TokenizerConfig, path: Path) -> None:
+    """The fields of a ``train_state.json`` have the types and ranges a run writes (UserError otherwise)."""
+    def integer(value, low, high):
+        return not isinstance(value, bool) and isinstance(value, int) and low <= value <= high
+    best = state.get("best_val_mm")
+    problems = {
+        "epoch": not integer(state.get("epoch"), 0, cfg.epochs),
+        "step": not integer(state.get("step"), 0, 10**12),
+        "best_epoch": not integer(state.get("best_epoch"), -1, cfg.epochs),
+        "best_val_mm": best is not None and (isinstance(best, bool) or not isinstance(best, (int, float))),
+        "history": not isinstance(state.get("history"), list),
+        "optimizer_param_groups": not (isinstance(state.get("optimizer_param_groups"), list)
+                                       and all(isinstance(g, dict) for g in state["optimizer_param_groups"])),
+    }
+    for key, bad in problems.items():
+        if bad:
+            raise UserError(f"got {state.get(key)!r:.60}; expected the value a training run writes", file=path,
+                            field=key)
+
+
 @dataclass
 class TrainResult:
     """What a training run produced."""
@@ -154,8 +174,14 @@ def train_tokenizer(modality: str, cfg: TokenizerConfig, train_sequences: list, 
         if (state.get("config"), state.get("quantizer"), state.get("modality")) != (cfg.to_dict(), quantizer, modality):
             raise UserError("was written by a run with another configuration, quantizer or modality; resume with "
                             "the same settings or use a new --out", file=out_dir / STATE_FILE)
-        model.load_state_dict({k: v.to(dev) for k, v in load_tensors(out_dir / LAST_WEIGHTS).items()})
-        _optimizer_from_files(optimizer, load_tensors(out_dir / OPTIMIZER_FILE), state["optimizer_param_groups"])
+        _check_resume_state(state, cfg, out_dir / STATE_FILE)
+        try:
+            model.load_state_dict({k: v.to(dev) for k, v in load_tensors(out_dir / LAST_WEIGHTS).items()})
+            _optimizer_from_files(optimizer, load_tensors(out_dir / OPTIMIZER_FILE), state["optimizer_param_groups"])
+        except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+            raise UserError(f"the saved weights or optimizer state do not match this run "
+                            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})",
+                            file=out_dir) from None
     net = DistributedDataParallel(model) if ddp.world_size > 1 else model
     extra = {"data": data_info or {}, "seed": seed, "body_model": getattr(body_model, "model_id", None),
              "parameters": parameter_count(model)}

@@ -105,7 +105,7 @@ class MotionTokenizer(nn.Module):
         if quantizer not in QUANTIZERS:
             raise ValueError(f"unknown quantizer {quantizer!r}; expected one of {QUANTIZERS}")
         self.modality, self.cfg, self.quantizer_kind = modality, cfg, quantizer
-        self.levels = tuple(levels or MODALITY_LEVELS[modality])
+        self.levels = tuple(MODALITY_LEVELS[modality] if levels is None else levels)
         channels = MODALITY_CHANNELS[modality]
         fsq = FSQ(self.levels)
         if quantizer == "fsq":
