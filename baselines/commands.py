@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from m3t_bench import cli_args
 from m3t_bench.datasets import add_data_root_argument
 
 
@@ -32,7 +33,7 @@ def register(subparsers) -> None:
     p.add_argument("--split", default="test", help="split to predict (default test); fitted on train")
     p.add_argument("--out", type=Path, required=True, help="submission folder to write")
     add_data_root_argument(p)
-    p.add_argument("--seed", type=int, default=0, help="seed (gloss-oracle synthesis; default 0)")
+    p.add_argument("--seed", type=cli_args.seed, default=0, help="seed (gloss-oracle synthesis; default 0)")
     p.add_argument("--lexicon", type=Path, default=None,
                    help="gloss-oracle: SynthSign lexicon folder (default: <dataset>/../lexicon)")
     p.set_defaults(func=_cmd_baseline)

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from m3t_bench import cli_args
 from baselines import BASELINES, run_baseline
 from m3t_bench.cli import plain_text
 from m3t_bench.errors import UserError
@@ -36,8 +37,8 @@ def score_baselines(work_dir: Path, *, model, data: Path, jobs: int = 2, seed: i
             t = time.perf_counter()
             sub = run_baseline(name, data / dataset, work_dir / "submissions" / dataset / name, seed=seed)
             report = score_submission(sub, data / dataset, protocol=protocol, model=model, jobs=jobs, seed=seed)
-            report.write_json(results_dir / dataset / f"{name}.json")
-            report.write_per_sample(results_dir / dataset / f"{name}.per-sample.jsonl")  # for the site's plots
+            report.write(json_path=results_dir / dataset / f"{name}.json",  # per-sample values for the site's plots
+                         per_sample_path=results_dir / dataset / f"{name}.per-sample.jsonl")
             print(f"  {dataset}: {name} scored ({time.perf_counter() - t:.1f} s)", flush=True)
     return results_dir
 
@@ -83,8 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m baselines.demo", description=plain_text(__doc__))
     parser.add_argument("--work", type=Path, default=Path("runs/demo"), help="output folder (default runs/demo)")
     parser.add_argument("--preset", default="small", choices=("tiny", "small", "full"))
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--seed", type=cli_args.seed, default=0)
+    parser.add_argument("--jobs", type=cli_args.positive, default=2)
     parser.add_argument("--datasets", nargs="+", default=list(DEMO_DATASETS), metavar="NAME",
                         help=f"SynthSign datasets to score (default: {' '.join(DEMO_DATASETS)})")
     args = parser.parse_args(argv)

@@ -183,10 +183,15 @@ def build_results(*, system: dict, protocol: str, dataset: dict, body_model_id: 
 def write_per_sample(path: str | Path, per_sample: Mapping[tuple[str, str], Mapping[str, float]]) -> Path:
     """Write per-sample values (``(metric, part)`` -> ``{sample_id: value}``) atomically as JSON lines
     ``{"id", "metric", "part", "value"}``, sorted by metric, part and id; full-precision floats."""
+    return atomic_write_text(path, per_sample_text(per_sample))
+
+
+def per_sample_text(per_sample: Mapping[tuple[str, str], Mapping[str, float]]) -> str:
+    """The JSON-lines text of :func:`write_per_sample`."""
     lines = [json.dumps({"id": sample_id, "metric": metric, "part": part, "value": values[sample_id]},
                         sort_keys=True, allow_nan=False)
              for (metric, part), values in sorted(per_sample.items()) for sample_id in sorted(values)]
-    return atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))
+    return "\n".join(lines) + ("\n" if lines else "")
 
 
 def read_per_sample(path: str | Path, expected: dict[tuple[str, str], int] | None = None
@@ -267,12 +272,17 @@ def dumps_results(data: dict) -> str:
         raise ValueError(f"results hold a non-finite number, which JSON cannot carry: {exc}") from None
 
 
-def write_results(path: str | Path, data: dict) -> Path:
-    """Validate ``data`` against the schema and write it atomically (see :func:`dumps_results`)."""
+def results_text(data: dict) -> str:
+    """The text of a results file: ``data`` validated against the schema, then :func:`dumps_results`."""
     problems = results_problems(data)
     if problems:
         raise ValueError("refusing to write an invalid results file: " + "; ".join(problems))
-    return atomic_write_text(path, dumps_results(data))
+    return dumps_results(data)
+
+
+def write_results(path: str | Path, data: dict) -> Path:
+    """Validate ``data`` against the schema and write it atomically (see :func:`results_text`)."""
+    return atomic_write_text(path, results_text(data))
 
 
 def read_results(path: str | Path) -> dict:

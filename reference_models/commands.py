@@ -10,6 +10,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from m3t_bench import cli_args
 from m3t_bench.errors import UserError
 from reference_models.backtranslation.commands import register as register_backtranslation
 from reference_models.slr_commands import register as register_slr
@@ -118,9 +119,9 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default="tiny", choices=("tiny", "full"), help="architecture/training config")
     p.add_argument("--train-split", default="train")
     p.add_argument("--val-split", default="val", help="split for checkpoint selection (default val)")
-    p.add_argument("--epochs", type=int, help="override the config's epochs")
-    p.add_argument("--batch-size", type=int, help="override the config's global batch size")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=cli_args.positive, help="override the config's epochs")
+    p.add_argument("--batch-size", type=cli_args.positive, help="override the config's global batch size")
+    p.add_argument("--seed", type=cli_args.seed, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_device(p)
     _add_body_models(p)
@@ -137,9 +138,9 @@ def register(subparsers) -> None:
     p.add_argument("--modality", required=True, choices=MODALITY_CHOICES)
     p.add_argument("--out", required=True, help="tokenizer directory (the checkpoint goes to OUT/<modality>/)")
     p.add_argument("--quantizer", default="fsq", choices=("fsq", "vq"))
-    p.add_argument("--width", type=int, help="override the config's hidden width")
+    p.add_argument("--width", type=cli_args.positive, help="override the config's hidden width")
     p.add_argument("--resume", action="store_true", help="continue from OUT/<modality>/'s saved state")
-    p.add_argument("--stop-after-epochs", type=int, help="end this invocation after N epochs (resume later)")
+    p.add_argument("--stop-after-epochs", type=cli_args.positive, help="end this invocation after N epochs (resume later)")
     _add_training_options(p)
     p.set_defaults(func=cmd_train_tokenizer)
 
@@ -159,7 +160,7 @@ def register(subparsers) -> None:
     p = ablate_sub.add_parser("tokenizer", help="FSQ vs VQ and a BS/HS grid (paper Table 3)")
     p.add_argument("--out", required=True, help="folder for tokenizer_ablation.{md,csv,json}")
     p.add_argument("--eval-split", default="test", help="split the table is computed on (default test)")
-    p.add_argument("--eval-samples", type=int, help="evaluate on the split's first N samples (default all)")
+    p.add_argument("--eval-samples", type=cli_args.positive, help="evaluate on the split's first N samples (default all)")
     p.add_argument("--grid", default="small", choices=("none", "small"))
     p.add_argument("--work", help="keep the trained checkpoints here (default: a temporary folder)")
     _add_training_options(p)

@@ -8,6 +8,7 @@ import os
 import time
 from pathlib import Path
 
+from m3t_bench import cli_args
 from m3t_bench.errors import UserError
 
 DEFAULT_MODALITIES = "body,hand,face"
@@ -123,7 +124,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="dataset folder holding the split folders and classes.tsv")
     p.add_argument("--classes", help="class list TSV (default: DATA/classes.tsv; NMFs-CSL users supply theirs)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=cli_args.seed, default=0)
     add_body_models_argument(p)
 
 
@@ -143,8 +144,8 @@ def register(train_sub, subparsers) -> None:
     p.add_argument("--val-split", help="validation split (default: val/dev when the dataset has one, else a held-out "
                                        "part of the training split: whole signers, see --val-fraction)")
     p.add_argument("--val-fraction", type=float, help="share of the training split held out (default: config's)")
-    p.add_argument("--epochs", type=int, help="override the config's epochs")
-    p.add_argument("--batch-size", type=int, help="override the config's global batch size")
+    p.add_argument("--epochs", type=cli_args.positive, help="override the config's epochs")
+    p.add_argument("--batch-size", type=cli_args.positive, help="override the config's global batch size")
     p.add_argument("--lr", type=float, help="override the config's peak learning rate")
     p.add_argument("--dropout", type=float, help="override the config's dropout")
     p.add_argument("--no-crop", action="store_true", help="keep whole clips (no active-window cropping)")
@@ -162,7 +163,7 @@ def register(train_sub, subparsers) -> None:
     p.add_argument("--tokenizer", help="tokenizer directory (default: the one recorded in the checkpoint)")
     p.add_argument("--json", type=Path, metavar="OUT", help="write the results JSON here")
     p.add_argument("--system", help="system name in the results (default: from the checkpoint)")
-    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% CIs (default 1000)")
+    p.add_argument("--bootstrap", type=cli_args.positive, default=1000, help="bootstrap resamples for the 95%% CIs (default 1000)")
     p.set_defaults(func=cmd_eval_slr)
     ev.set_defaults(func=lambda args: _missing(ev))
 

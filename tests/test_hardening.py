@@ -4,6 +4,7 @@ exactly as they were. One test per class, with small crafted fixtures."""
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import hashlib
 import io
@@ -451,3 +452,43 @@ def test_reported_numbers_without_citation(tmp_path, capsys):
         {"dataset": "synthsign-csl", "system": "s", "scores": [{"metric": "dtw-jpe", "part": "body", "value": 1.0}]}]}))
     one_error(*run(["table", "--results-dir", tmp_path / "res", "--reported-dir", tmp_path / "rep", "--dataset",
                     "synthsign-csl"], capsys), "KeyError: 'citation'")
+
+
+# ------------------------------------------------------------------------------------------ score outputs
+@pytest.mark.parametrize("kind", ["same-path", "json-is-folder", "per-sample-is-folder", "below-a-file",
+                                  "inside-the-split", "seed", "jobs"])
+def test_score_outputs_are_checked_before_any_work(sub, split_dir, tmp_path, capsys, kind):
+    """Every bad output path or option is one line, exit 2, and nothing is written (not even the other
+    output, which would be valid on its own)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    json_path, per_sample = out / "r.json", out / "r.jsonl"
+    extra: list = []
+    match = "expected"
+    if kind == "same-path":
+        per_sample, match = json_path, "same path"
+    elif kind == "json-is-folder":
+        json_path, match = out, "is a folder"
+    elif kind == "per-sample-is-folder":
+        per_sample, match = out, "is a folder"
+    elif kind == "below-a-file":
+        (out / "f").write_text("x")
+        json_path, match = out / "f" / "r.json", "is not a folder"
+    elif kind == "inside-the-split":
+        json_path, match = split_dir / "manifest.jsonl", "inside the scored split"
+    elif kind == "seed":
+        extra, match = ["--seed", "-1"], "--seed"
+    else:
+        extra, match = ["--jobs", "0"], "--jobs"
+    manifest = (split_dir / "manifest.jsonl").read_bytes()
+    with pytest.raises(SystemExit) if kind in ("seed", "jobs") else contextlib.nullcontext() as stop:
+        code, err = run(["score", sub, "--dataset", split_dir, "--json", json_path, "--per-sample", per_sample,
+                         *extra], capsys)
+    if kind in ("seed", "jobs"):
+        assert stop.value.code == 2
+        err = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]  # after argparse's usage
+        assert len(err) == 1 and match in err[0] and "expected an integer" in err[0], err
+    else:
+        one_error(code, err, match)
+    assert sorted(p.name for p in out.iterdir()) == (["f"] if kind == "below-a-file" else [])
+    assert (split_dir / "manifest.jsonl").read_bytes() == manifest

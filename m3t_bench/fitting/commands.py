@@ -11,6 +11,7 @@ import sys
 from dataclasses import fields, replace
 from pathlib import Path
 
+from m3t_bench import cli_args
 from m3t_bench.errors import UserError
 
 
@@ -39,12 +40,12 @@ def register(subparsers) -> None:
     p.add_argument("--fps", type=float, help="frame rate for inputs that do not carry it / a new dataset")
     p.add_argument("--language", help="language code of a new (unregistered) dataset")
     p.add_argument("--texts", metavar="TSV", help="id (or name), text, optionally gloss, signer columns")
-    p.add_argument("--iterations", type=int, help="Adam iterations over all parameters (default 300)")
-    p.add_argument("--lbfgs", type=int, metavar="N", help="L-BFGS polish iterations after Adam (default 0)")
+    p.add_argument("--iterations", type=cli_args.positive, help="Adam iterations over all parameters (default 300)")
+    p.add_argument("--lbfgs", type=cli_args.int_range(0), metavar="N", help="L-BFGS polish iterations after Adam (default 0)")
     p.add_argument("--max-error", type=float, metavar="PCT",
                    help="a clip converges when its mean reprojection error is at most this percent of the part "
                         "size (default 15)")
-    p.add_argument("--max-frames", type=int, help="longest clip fitted; longer ones are reported and skipped")
+    p.add_argument("--max-frames", type=cli_args.positive, help="longest clip fitted; longer ones are reported and skipped")
     p.add_argument("--config", metavar="JSON", help="FitConfig fields as a JSON object (flags win)")
     p.add_argument("--no-overlays", action="store_true", help="do not render overlay PNGs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from m3t_bench import cli_args
 from m3t_bench.datasets.loader import add_data_root_argument
 
 DEFAULT_RESULTS_DIR = Path("leaderboards/results")
@@ -35,14 +36,14 @@ def _cmd_validate(args) -> int:
 
 def _cmd_score(args) -> int:
     from m3t_bench.report.scores import format_scores
-    from m3t_bench.scoring.score import score_submission
+    from m3t_bench.datasets import open_split
+    from m3t_bench.scoring.score import check_output_paths, score_submission
+    split = open_split(args.dataset, args.split, data_root=args.data_root)
+    check_output_paths([args.json, args.per_sample], protected=split.root)  # before the work
     report = score_submission(args.pred_dir, args.dataset, split=args.split, protocol=args.protocol,
                               body_models=args.body_models, data_root=args.data_root, jobs=args.jobs,
                               seed=args.seed, bt_hyps=args.bt_hyps, bt_model=args.bt_model, progress=True)
-    if args.json is not None:
-        report.write_json(args.json)
-    if args.per_sample is not None:
-        report.write_per_sample(args.per_sample)
+    report.write(json_path=args.json, per_sample_path=args.per_sample)
     print(format_scores(report.results))
     return 0
 
@@ -88,8 +89,8 @@ def register(subparsers) -> None:
     p.add_argument("--json", type=Path, default=None, metavar="OUT", help="write the results JSON here")
     p.add_argument("--per-sample", type=Path, default=None, metavar="OUT.jsonl",
                    help="write per-sample values (one JSON line per sample and metric)")
-    p.add_argument("--jobs", type=int, default=1, help="parallel DTW workers (default 1)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed for the 95%% CIs (default 0)")
+    p.add_argument("--jobs", type=cli_args.positive, default=1, help="parallel DTW workers (default 1)")
+    p.add_argument("--seed", type=cli_args.seed, default=0, help="bootstrap seed for the 95%% CIs (default 0)")
     p.add_argument("--bt-hyps", type=Path, default=None, metavar="FILE",
                    help="back-translation hypotheses: one '<sample_id>\\t<text>' line per sample")
     p.add_argument("--bt-model", type=Path, default=None, metavar="DIR",

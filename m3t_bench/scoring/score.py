@@ -15,6 +15,7 @@ with a back-translation model, which reads SMPL-FX parameters that joint positio
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,8 @@ from m3t_bench.body import SMPLFX, resolve_body_models
 from m3t_bench.datasets import open_split
 from m3t_bench.errors import UserError
 from m3t_bench.protocols import Protocol, get_metric, get_protocol
-from m3t_bench.results import build_results, write_per_sample, write_results
+from m3t_bench.fileio import atomic_write_many, check_output_path, text_writer
+from m3t_bench.results import build_results, per_sample_text, results_text
 from m3t_bench.scoring.backtranslation import BackTranslations, check_back_translations, read_hypotheses_file
 from m3t_bench.scoring.backtranslators import load_backtranslator, signature_id
 from m3t_bench.scoring.items import N_BOOTSTRAP, ScoreItem, protocol_items, summarise
@@ -48,20 +50,47 @@ def validate_against_split(pred_dir: str | Path, dataset: str | Path, *, split: 
                             reference_files={i: sp.path(i) for i in sp.ids}), sp
 
 
+def check_output_paths(paths: list[str | Path | None], *, protected: str | Path | None = None) -> None:
+    """Fail before any work when the output files ``paths`` (``None`` entries ignored) cannot all be written:
+    one is a folder or below a file, two name the same file, or one lies inside ``protected`` (the scored
+    split's folder, whose reference files an output must never replace)."""
+    given = [check_output_path(p) for p in paths if p is not None]
+    if len({os.path.realpath(p) for p in given}) != len(given):
+        raise UserError("the same path is given for two outputs; expected one file per output", file=given[0])
+    if protected is not None:
+        root = Path(os.path.realpath(protected))
+        for p in given:
+            if Path(os.path.realpath(p)).is_relative_to(root):
+                raise UserError(f"lies inside the scored split's folder {str(protected)!r}; expected an output "
+                                f"path outside the reference data", file=p)
+
+
 @dataclass
 class ScoreReport:
     """``results``: the results object (:mod:`m3t_bench.results` schema); ``per_sample``: metric key
-    ``(metric, part)`` -> ``{sample_id: value}``."""
+    ``(metric, part)`` -> ``{sample_id: value}``; ``split_dir``: the scored split's folder (never written)."""
 
     results: dict
     per_sample: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
+    split_dir: Path | None = None
 
     def write_json(self, path: str | Path) -> Path:
-        return write_results(path, self.results)
+        return self.write(json_path=path)[0]
 
     def write_per_sample(self, path: str | Path) -> Path:
         """One JSON line per (metric, part, sample), sorted; full-precision floats."""
-        return write_per_sample(path, self.per_sample)
+        return self.write(per_sample_path=path)[0]
+
+    def write(self, *, json_path: str | Path | None = None, per_sample_path: str | Path | None = None) -> list[Path]:
+        """Write the results file and/or the per-sample file, all or nothing (when one cannot be written,
+        neither changes)."""
+        check_output_paths([json_path, per_sample_path], protected=self.split_dir)
+        writers = {}
+        if json_path is not None:
+            writers[json_path] = text_writer(results_text(self.results))
+        if per_sample_path is not None:
+            writers[per_sample_path] = text_writer(per_sample_text(self.per_sample))
+        return atomic_write_many(writers) if writers else []
 
 
 def _skip(item: ScoreItem, reason: str) -> dict:
@@ -207,4 +236,4 @@ def score_submission(pred_dir: str | Path, dataset: str | Path, *, split: str = 
         skipped=skipped)
     # every value array is in sorted-id order: the submission's ids, which are the split's
     per_sample = {(it.metric, it.part): dict(zip(sub.ids, map(float, v))) for it, v in values.items() if v.ndim == 1}
-    return ScoreReport(results=results, per_sample=per_sample)
+    return ScoreReport(results=results, per_sample=per_sample, split_dir=sp.root)

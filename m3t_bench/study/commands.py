@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from m3t_bench import cli_args
+
 
 def _cmd_serve(args) -> int:
     from m3t_bench.study.app import serve
@@ -52,7 +54,7 @@ def register(subparsers) -> None:
     p.add_argument("--db", type=Path, required=True, metavar="study.sqlite",
                    help="SQLite file of votes (created on first use; bound to this pairs file)")
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--port", type=cli_args.int_range(1, 65535), default=8000, help="port (default 8000)")
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("report", help="preference shares, 95%% intervals, sign test, bar chart",
@@ -72,15 +74,15 @@ def register(subparsers) -> None:
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="study folder (pairs.json + media/)")
     p.add_argument("--name-a", default=None, help="name of system A (default: its meta.json 'system', else folder)")
     p.add_argument("--name-b", default=None, help="name of system B")
-    p.add_argument("--n", type=int, default=6, help="number of pairs (default 6, as in the paper)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the sample choice (default 0)")
+    p.add_argument("--n", type=cli_args.positive, default=6, help="number of pairs (default 6, as in the paper)")
+    p.add_argument("--seed", type=cli_args.seed, default=0, help="seed of the sample choice (default 0)")
     p.add_argument("--dataset", default=None, help="dataset name or folder: sentences and frame rate")
     p.add_argument("--split", default="test")
     p.add_argument("--data-root", type=Path, default=None)
     p.add_argument("--add", action="store_true", help="append to an existing OUT/pairs.json (same two systems)")
     p.add_argument("--fps", type=float, default=None, help="frame rate of the predictions without --dataset (25)")
-    p.add_argument("--size", type=int, default=256, help="rendered clip size in pixels (default 256)")
-    p.add_argument("--max-frames", type=int, default=48, help="frames per rendered clip at most (default 48)")
+    p.add_argument("--size", type=cli_args.positive, default=256, help="rendered clip size in pixels (default 256)")
+    p.add_argument("--max-frames", type=cli_args.positive, default=48, help="frames per rendered clip at most (default 48)")
     p.add_argument("--clip-fps", type=float, default=10.0, help="rendered frames per second of motion (default 10)")
     from m3t_bench.body import add_body_models_argument
     add_body_models_argument(p)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
+from m3t_bench import cli_args
 from m3t_bench.synth.presets import PRESETS
 
 
@@ -13,7 +14,7 @@ def register(subparsers) -> None:
                               description="Generate SynthSign (seeded; same seed -> byte-identical files).")
     p.add_argument("--out", required=True, help="output folder (one sub-folder per dataset, plus lexicon/)")
     p.add_argument("--preset", choices=list(PRESETS), default="small", help="corpus size (default: small)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=cli_args.seed, default=0, help="random seed (default: 0)")
     p.add_argument("--annotations", default="none", metavar="DIR|auto|none",
                    help="take sentences and glosses from real annotation files: a folder laid out like "
                         "../shared/data, 'auto' ($M3T_DATA or ../shared/data if present), or 'none' "

@@ -7,6 +7,7 @@ import argparse
 import time
 from pathlib import Path
 
+from m3t_bench import cli_args
 from m3t_bench.errors import UserError
 
 
@@ -71,11 +72,11 @@ def register(subparsers, train_subparsers) -> None:
     p.add_argument("--name", help="model name in signatures (default slt-<config>-<dataset>)")
     p.add_argument("--train-split", default="train")
     p.add_argument("--val-split", default="val", help="split for checkpoint selection (default val)")
-    p.add_argument("--epochs", type=int, help="override the config's epochs")
-    p.add_argument("--batch-size", type=int, help="override the config's global batch size")
-    p.add_argument("--beam-size", type=int, help="override the config's beam width used when scoring")
+    p.add_argument("--epochs", type=cli_args.positive, help="override the config's epochs")
+    p.add_argument("--batch-size", type=cli_args.positive, help="override the config's global batch size")
+    p.add_argument("--beam-size", type=cli_args.positive, help="override the config's beam width used when scoring")
     p.add_argument("--beam-alpha", type=float, help="override the config's length penalty alpha")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=cli_args.seed, default=0)
     _add_common(p)
     p.set_defaults(func=cmd_train_bt)
 
