@@ -26,7 +26,8 @@ def test_streamed_equals_batched(seed, kind, root):
     else:
         b = rng.standard_normal((n2, p, 3)).astype(np.float32)
     scored = np.arange(1, p)
-    (cost,), (length,) = dtw_points_many([a], [b], kind=kind, root=root, scored=scored, jobs=1)
+    out = dtw_points_many([a], [b], kind=kind, root=root, scored=scored, jobs=1)
+    cost, length = out.costs[0], out.path_lengths[0]
     for k in (1, 3, n1):
         assert dtw_streamed_pair(chunked(a, k), b, kind=kind, root=root, scored=scored) == (cost, length)
 
@@ -36,7 +37,8 @@ def test_the_unpruned_fallback_is_streamed_too():
     a = rng.standard_normal((9, 4, 3)).astype(np.float32)
     a[4] = 3e38  # frame costs overflow to inf: no finite upper bound, the full DP runs
     b = rng.standard_normal((7, 4, 3)).astype(np.float32)
-    (cost,), (length,) = dtw_points_many([a], [b], kind="l2", root=-1, scored=np.arange(4), jobs=1)
+    out = dtw_points_many([a], [b], kind="l2", root=-1, scored=np.arange(4), jobs=1)
+    cost, length = out.costs[0], out.path_lengths[0]
     assert dtw_streamed_pair(chunked(a, 2), b, kind="l2", root=-1, scored=np.arange(4)) == (cost, length)
 
 

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from m3t_bench.metrics.dtw import (COST_KINDS, COST_L2, DIAGONAL, L2_MAX_CHUNK, LEFT, PRUNE_MARGIN, UP,
-                                   _alive_span, _backtrack, _centred, _continue_left, _frame_costs,
-                                   _reference_path_columns, _selected, _step, _transposed)
+from m3t_bench.metrics.dtw import _selected
+from m3t_bench.metrics.dtw_core import COST_KINDS, COST_L2, DIAGONAL, LEFT, UP, backtrack, frame_costs, step, transposed
+from m3t_bench.metrics.dtw_pruning import L2_MAX_CHUNK, PRUNE_MARGIN, _alive_span, _continue_left, reference_path_columns
+from m3t_bench.metrics.procrustes import centred
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ def _upper_bound_rows(kind, x, i0, y, sums, work, columns, costs, total):
     for k in range(x.shape[0]):
         i = i0 + k
         j0, j1 = columns[i, 0], columns[i, 1] + 1
-        _frame_costs(kind, x, y, sums, work, k, j0, j1, costs)
+        frame_costs(kind, x, y, sums, work, k, j0, j1, costs)
         for j in range(j0, j1):
             total += costs[j]
         n_cells += j1 - j0
@@ -64,7 +65,7 @@ def _pruned_rows(kind, x, i0, y, sums, work, n2, bound, max_chunk, costs, rows, 
         i = i0 + k
         row, step_row = rows[i % 2], steps[i]
         if i == 0:
-            _frame_costs(kind, x, y, sums, work, k, 0, 1, costs)
+            frame_costs(kind, x, y, sums, work, k, 0, 1, costs)
             row[0] = costs[0]
             step_row[0] = DIAGONAL
             hi, added = _continue_left(kind, x, y, sums, work, k, 1, row[0], bound, max_chunk, costs, row, step_row)
@@ -74,16 +75,16 @@ def _pruned_rows(kind, x, i0, y, sums, work, n2, bound, max_chunk, costs, rows, 
             continue
         above = rows[(i - 1) % 2]
         start, end = first, min(last + 1, n2 - 1)
-        _frame_costs(kind, x, y, sums, work, k, start, end + 1, costs)
+        frame_costs(kind, x, y, sums, work, k, start, end + 1, costs)
         n_cells += end - start + 1
         diag = above[start - 1] if start - 1 >= lo else np.inf
-        best, step_row[start] = _step(diag, np.inf, above[start], costs[start])
+        best, step_row[start] = step(diag, np.inf, above[start], costs[start])
         row[start] = best
         for j in range(start + 1, min(end, hi) + 1):
-            best, step_row[j] = _step(above[j - 1], best, above[j], costs[j])
+            best, step_row[j] = step(above[j - 1], best, above[j], costs[j])
             row[j] = best
         if end > hi:
-            best, step_row[end] = _step(above[end - 1], best, np.inf, costs[end])
+            best, step_row[end] = step(above[end - 1], best, np.inf, costs[end])
             row[end] = best
         lo, hi = start, end
         first, last = _alive_span(row, start, end, bound)
@@ -104,7 +105,7 @@ def _full_rows(kind, x, i0, y, sums, work, n2, costs, acc, steps):
     :func:`m3t_bench.metrics.dtw._accumulate_row`) with two accumulated rows ``acc`` (2, T2)."""
     for k in range(x.shape[0]):
         i = i0 + k
-        _frame_costs(kind, x, y, sums, work, k, 0, n2, costs)
+        frame_costs(kind, x, y, sums, work, k, 0, n2, costs)
         row, step_row = acc[i % 2], steps[i]
         if i == 0:
             row[0] = costs[0]
@@ -118,7 +119,7 @@ def _full_rows(kind, x, i0, y, sums, work, n2, costs, acc, steps):
         step_row[0] = UP
         best = row[0]
         for j in range(1, n2):
-            best, step_row[j] = _step(above[j - 1], best, above[j], costs[j])
+            best, step_row[j] = step(above[j - 1], best, above[j], costs[j])
             row[j] = best
 
 
@@ -127,7 +128,7 @@ def _frames(chunk: np.ndarray, kind: int, root: int, scored: np.ndarray) -> np.n
     chunk = np.ascontiguousarray(chunk, dtype=np.float32)
     if kind == COST_L2:
         return _selected(chunk, root, scored)
-    return _centred(_selected(chunk, -1, scored))
+    return centred(_selected(chunk, -1, scored))
 
 
 def dtw_streamed_pair(pred: ChunkedPoints, ref: np.ndarray, *, kind: str, root: int,
@@ -139,7 +140,7 @@ def dtw_streamed_pair(pred: ChunkedPoints, ref: np.ndarray, *, kind: str, root: 
     scored = np.ascontiguousarray(scored, dtype=np.int64)
     ref = np.ascontiguousarray(ref, dtype=np.float32)
     n1, n2 = pred.n_frames, ref.shape[0]
-    y = _transposed(_selected(ref, root, scored)) if kind_id == COST_L2 else _centred(_selected(ref, -1, scored))
+    y = transposed(_selected(ref, root, scored)) if kind_id == COST_L2 else centred(_selected(ref, -1, scored))
     sums, work, costs = np.empty(n2, dtype=np.float32), np.zeros((4, 4, 4)), np.empty(n2)
     steps = np.empty((n1, n2), dtype=np.int8)
     rows = np.empty((2, n2))
@@ -152,7 +153,7 @@ def dtw_streamed_pair(pred: ChunkedPoints, ref: np.ndarray, *, kind: str, root: 
         if i0 != n1:
             raise ValueError(f"the chunks held {i0} frames, expected {n1}")
 
-    columns = _reference_path_columns(n1, n2)
+    columns = reference_path_columns(n1, n2)
     total = 0.0
     for i0, x in chunks():
         total, _ = _upper_bound_rows(kind_id, x, i0, y, sums, work, columns, costs, total)
@@ -169,4 +170,4 @@ def dtw_streamed_pair(pred: ChunkedPoints, ref: np.ndarray, *, kind: str, root: 
     if not ok:
         for i0, x in chunks():
             _full_rows(kind_id, x, i0, y, sums, work, n2, costs, rows, steps)
-    return float(rows[(n1 - 1) % 2, n2 - 1]), int(_backtrack(steps).shape[0])
+    return float(rows[(n1 - 1) % 2, n2 - 1]), int(backtrack(steps).shape[0])
