@@ -24,7 +24,8 @@ class DatasetSpec:
     ``text_tokenization`` names how back-translation metrics split its text: ``"13a"`` (sacrebleu's
     default, English), ``"none"`` (text already tokenised and lower-cased, Phoenix14T), ``"jieba"`` (Chinese
     word segmentation). ``gloss_kind`` is ``"gloss"`` (annotated glosses), ``"pseudo-gloss"`` (derived from
-    the text) or ``"class"`` (isolated signs with integer labels).
+    the text) or ``"class"`` (isolated signs with integer labels). ``task``: ``"continuous"`` (sentences),
+    ``"isolated"`` (one sign per sample) or ``"faces"`` (face-only clips, no signing).
     """
 
     name: str
@@ -91,13 +92,26 @@ _SPECS = (
                 description="NMFs-CSL isolated signs: 610 confusing + 457 normal classes "
                             "(class list is user-supplied, see m3t_bench.datasets.nmfs)"),
     DatasetSpec("synthsign-asl", 1, "en", 24.0, ("train", "val", "test"), "13a", split_aliases=_DEV_IS_VAL,
-                description="SynthSign procedural corpus, English/ASL-like"),
+                description="SynthSign procedural corpus, English/ASL-like (first faces: lexicon format 1)"),
     DatasetSpec("synthsign-csl", 1, "zh", 30.0, ("train", "val", "test"), "jieba", split_aliases=_DEV_IS_VAL,
-                description="SynthSign procedural corpus, Chinese/CSL-like"),
+                description="SynthSign procedural corpus, Chinese/CSL-like (first faces: lexicon format 1)"),
     DatasetSpec("synthsign-dgs", 1, "de", 25.0, ("train", "val", "test"), "none", split_aliases=_DEV_IS_VAL,
-                description="SynthSign procedural corpus, German/DGS-like"),
+                description="SynthSign procedural corpus, German/DGS-like (first faces: lexicon format 1)"),
     DatasetSpec("synthsign-nmfs", 1, "zh", 30.0, ("train", "test"), "jieba", task="isolated",
+                gloss_kind="class", description="SynthSign isolated signs, NMFs-CSL-style (first faces)"),
+    # @2: faces with the statistics of real FLAME fits (lexicon format 2); same layout, new content
+    DatasetSpec("synthsign-asl", 2, "en", 24.0, ("train", "val", "test"), "13a", split_aliases=_DEV_IS_VAL,
+                description="SynthSign procedural corpus, English/ASL-like"),
+    DatasetSpec("synthsign-csl", 2, "zh", 30.0, ("train", "val", "test"), "jieba", split_aliases=_DEV_IS_VAL,
+                description="SynthSign procedural corpus, Chinese/CSL-like"),
+    DatasetSpec("synthsign-dgs", 2, "de", 25.0, ("train", "val", "test"), "none", split_aliases=_DEV_IS_VAL,
+                description="SynthSign procedural corpus, German/DGS-like"),
+    DatasetSpec("synthsign-nmfs", 2, "zh", 30.0, ("train", "test"), "jieba", task="isolated",
                 gloss_kind="class", description="SynthSign isolated signs, NMFs-CSL-style confusing/normal"),
+    DatasetSpec("synthsign-faces", 1, "en", 30.0, ("train", "val", "test"), "13a", task="faces",
+                gloss_kind="class", split_aliases=_DEV_IS_VAL,
+                description="SynthSign talking faces without hands (MEAD-like: 8 emotions x 3 intensities), "
+                            "extra face-tokenizer training data"),
 )
 
 #: Registered specs by id (``name@version``); read-only.
