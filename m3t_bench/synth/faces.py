@@ -63,17 +63,19 @@ N_SCALARS = N_EXPRESSION + 2
 @dataclass(frozen=True)
 class FaceTraits:
     """One signer's face: ``neutral (100,)`` offset from the prior mean (coefficients), ``expressiveness``
-    (scale of every movement), ``mouthing`` (extra scale of mouthings), ``blink_rate_per_min`` and
-    ``jitter`` (tracker-noise standard deviation, coefficient units)."""
+    (scale of every movement), ``mouthing`` (extra scale of mouthings), ``blink_rate_per_min`` (0: none),
+    ``jitter`` (tracker-noise standard deviation, coefficient units) and ``background`` (scale of the
+    background dynamics; 0 gives the expected face of the signs alone, e.g. for an oracle)."""
 
     neutral: np.ndarray = field(default_factory=lambda: np.zeros(N_EXPRESSION))
     expressiveness: float = 1.0
     mouthing: float = 1.0
     blink_rate_per_min: float = 17.0
     jitter: float = 0.03
+    background: float = 1.0
 
     def __hash__(self):
-        return hash((self.expressiveness, self.mouthing, self.blink_rate_per_min, self.jitter))
+        return hash((self.expressiveness, self.mouthing, self.blink_rate_per_min, self.jitter, self.background))
 
 
 def draw_traits(rng: np.random.Generator, prior: FacePrior | None = None) -> FaceTraits:
@@ -148,6 +150,8 @@ def _blink_times(duration: float, rate_per_min: float, rng: np.random.Generator,
     """Blink peak times (s) in ``[0, duration)``: a stationary renewal process with gamma(2) intervals of
     mean ``60 / rate``; with probability 0.6 the blink nearest to ``boundary`` (within 1 s) moves onto it,
     so blinks gather at the sentence boundary without changing the rate."""
+    if rate_per_min <= 0:
+        return []
     mean_gap = 60.0 / rate_per_min
     times = []
     t = rng.gamma(2.0, mean_gap / 2.0) * rng.random()       # stationary start (forward recurrence)
@@ -228,9 +232,9 @@ def render_face(vocabulary, nonmanuals, segments, n: int, fps: float, traits: Fa
     if affect is not None:
         deltas += _ramp_envelope(n, 0.3 * fps, n - 0.3 * fps, 0.3 * fps)[:, None] * affect
     # background: the prior's processes with the share of variance the lexical parts leave
-    background = prior.sample_dynamics(n, fps, rng) * np.sqrt(BACKGROUND_SHARE)
+    background = prior.sample_dynamics(n, fps, rng) * (np.sqrt(BACKGROUND_SHARE) * traits.background)
     deltas += prior.to_coefficients(background)
-    jaw += JAW_BACKGROUND_RAD * (background @ prior.jaw_direction) / np.sqrt(BACKGROUND_SHARE)
+    jaw += JAW_BACKGROUND_RAD * (background @ prior.jaw_direction) / np.sqrt(BACKGROUND_SHARE)   # sd 0.03 rad x background
     # eyelids: blinks
     boundary = (segments[-1][1] / fps + 0.15) if segments else None
     for peak in _blink_times(n / fps, traits.blink_rate_per_min, rng, boundary):
