@@ -79,6 +79,21 @@ def _aliases_note(aliases: Mapping[str, str]) -> str:
 _VAL_IS_DEV = MappingProxyType({"val": "dev"})
 _DEV_IS_VAL = MappingProxyType({"dev": "val"})
 
+
+def _synthsign_specs(version: int) -> tuple[DatasetSpec, ...]:
+    note = " (first faces: lexicon format 1)" if version == 1 else ""
+    return (
+        DatasetSpec("synthsign-asl", version, "en", 24.0, ("train", "val", "test"), "13a", split_aliases=_DEV_IS_VAL,
+                    description=f"SynthSign procedural corpus, English/ASL-like{note}"),
+        DatasetSpec("synthsign-csl", version, "zh", 30.0, ("train", "val", "test"), "jieba", split_aliases=_DEV_IS_VAL,
+                    description=f"SynthSign procedural corpus, Chinese/CSL-like{note}"),
+        DatasetSpec("synthsign-dgs", version, "de", 25.0, ("train", "val", "test"), "none", split_aliases=_DEV_IS_VAL,
+                    description=f"SynthSign procedural corpus, German/DGS-like{note}"),
+        DatasetSpec("synthsign-nmfs", version, "zh", 30.0, ("train", "test"), "jieba", task="isolated",
+                    gloss_kind="class", description=f"SynthSign isolated signs, NMFs-CSL-style confusing/normal{note}"),
+    )
+
+
 #: Frame rates. How2Sign 24 (SOKE resamples to 24), Phoenix14T 25 (the corpus), CSL-Daily 30: the
 #: project's assumption (videos are commonly described as 30 fps; not verified against the corpus here).
 _SPECS = (
@@ -91,23 +106,9 @@ _SPECS = (
     DatasetSpec("nmfs-csl", 1, "zh", 30.0, ("train", "test"), "jieba", task="isolated", gloss_kind="class",
                 description="NMFs-CSL isolated signs: 610 confusing + 457 normal classes "
                             "(class list is user-supplied, see m3t_bench.datasets.nmfs)"),
-    DatasetSpec("synthsign-asl", 1, "en", 24.0, ("train", "val", "test"), "13a", split_aliases=_DEV_IS_VAL,
-                description="SynthSign procedural corpus, English/ASL-like (first faces: lexicon format 1)"),
-    DatasetSpec("synthsign-csl", 1, "zh", 30.0, ("train", "val", "test"), "jieba", split_aliases=_DEV_IS_VAL,
-                description="SynthSign procedural corpus, Chinese/CSL-like (first faces: lexicon format 1)"),
-    DatasetSpec("synthsign-dgs", 1, "de", 25.0, ("train", "val", "test"), "none", split_aliases=_DEV_IS_VAL,
-                description="SynthSign procedural corpus, German/DGS-like (first faces: lexicon format 1)"),
-    DatasetSpec("synthsign-nmfs", 1, "zh", 30.0, ("train", "test"), "jieba", task="isolated",
-                gloss_kind="class", description="SynthSign isolated signs, NMFs-CSL-style (first faces)"),
-    # @2: faces with the statistics of real FLAME fits (lexicon format 2); same layout, new content
-    DatasetSpec("synthsign-asl", 2, "en", 24.0, ("train", "val", "test"), "13a", split_aliases=_DEV_IS_VAL,
-                description="SynthSign procedural corpus, English/ASL-like"),
-    DatasetSpec("synthsign-csl", 2, "zh", 30.0, ("train", "val", "test"), "jieba", split_aliases=_DEV_IS_VAL,
-                description="SynthSign procedural corpus, Chinese/CSL-like"),
-    DatasetSpec("synthsign-dgs", 2, "de", 25.0, ("train", "val", "test"), "none", split_aliases=_DEV_IS_VAL,
-                description="SynthSign procedural corpus, German/DGS-like"),
-    DatasetSpec("synthsign-nmfs", 2, "zh", 30.0, ("train", "test"), "jieba", task="isolated",
-                gloss_kind="class", description="SynthSign isolated signs, NMFs-CSL-style confusing/normal"),
+    # @1: the first SynthSign faces (lexicon format 1); @2: faces with the statistics of real FLAME fits
+    # (lexicon format 2). Same layout and conventions, new content.
+    *(spec for version in (1, 2) for spec in _synthsign_specs(version)),
     DatasetSpec("synthsign-faces", 1, "en", 30.0, ("train", "val", "test"), "13a", task="faces",
                 gloss_kind="class", split_aliases=_DEV_IS_VAL,
                 description="SynthSign talking faces without hands (MEAD-like: 8 emotions x 3 intensities), "
