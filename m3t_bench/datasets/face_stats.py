@@ -205,27 +205,24 @@ def split_clips(split, limit: int | None = None):
 
 
 def format_face_stats(columns: dict[str, FaceStats]) -> str:
-    """A text table with one column per named :class:`FaceStats` and one row per figure."""
+    """Two text tables with one row per named :class:`FaceStats`: the figures, then the variance profile
+    (mean within-signer variance of components 1-10, 11-20, ..., 91-100)."""
     from tabulate import tabulate
 
     def fmt(v, spec=".3g"):
         return "n/a" if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, spec)
 
-    stats = list(columns.values())
-    lag_keys = sorted({k for s in stats for k in s.autocorrelation})
-    rows = [["clips / signers / seconds", *(f"{s.n_clips} / {s.n_groups} / {s.seconds:.0f}" for s in stats)],
-            ["components moving (var > 1e-6)", *(str(int((s.variance > 1e-6).sum())) for s in stats)],
-            ["total within-signer variance", *(fmt(float(s.variance.sum())) for s in stats)],
-            ["variance, components 1-10 / 91-100", *(f"{fmt(float(s.variance[:10].mean()))} / "
-                                                    f"{fmt(float(s.variance[-10:].mean()))}" for s in stats)],
-            ["variance by tens of components", *(" ".join(fmt(float(v), ".2f") for v in s.variance_profile())
-                                                 for s in stats)],
-            ["between-signer variance (total)", *(fmt(float(s.between_variance.sum())) for s in stats)],
-            ["effective rank 90% / 99%", *(f"{s.effective_rank_90} / {s.effective_rank_99}" for s in stats)],
-            ["mean |correlation| between components", *(fmt(s.mean_abs_correlation, ".2f") for s in stats)],
-            *[[f"autocorrelation at {k} ms", *(fmt(s.autocorrelation.get(k), ".3f") for s in stats)]
-              for k in lag_keys],
-            ["mean speed (coefficient units / s)", *(fmt(s.mean_speed, ".1f") for s in stats)],
-            ["blinks per minute (eyelids > 0.5)", *(fmt(s.blink_rate_per_min, ".1f") for s in stats)],
-            ["jaw-expression coupling R", *(fmt(s.jaw_coupling_r, ".2f") for s in stats)]]
-    return tabulate(rows, headers=["face statistics", *columns], tablefmt="simple")
+    lag_keys = sorted({k for s in columns.values() for k in s.autocorrelation})
+    rows = [[name, f"{s.n_clips}/{s.n_groups}/{s.seconds:.0f}", int((s.variance > 1e-6).sum()),
+             fmt(float(s.variance.sum())), fmt(float(s.between_variance.sum())),
+             f"{s.effective_rank_90}/{s.effective_rank_99}", fmt(s.mean_abs_correlation, ".2f"),
+             "/".join(fmt(s.autocorrelation.get(k), ".2f") for k in lag_keys), fmt(s.mean_speed, ".1f"),
+             fmt(s.blink_rate_per_min, ".1f"), fmt(s.jaw_coupling_r, ".2f")] for name, s in columns.items()]
+    headers = ["face stream", "clips/signers/s", "moving", "variance", "between", "rank 90/99%", "|corr|",
+               "autocorr " + "/".join(map(str, lag_keys)) + " ms", "speed/s", "blinks/min", "jaw R"]
+    profile = [[name, *(fmt(float(v), ".2f") for v in s.variance_profile())] for name, s in columns.items()]
+    return (tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True) + "\n\n"
+            + tabulate(profile, headers=["variance by tens", *(f"{10 * i + 1}-{10 * i + 10}" for i in range(10))],
+                       tablefmt="simple", disable_numparse=True)
+            + "\n(within-signer figures over the 100 expression coefficients: variance = total, between = spread of "
+              "the signers' means, moving = components with variance > 1e-6, speed in coefficient units)")

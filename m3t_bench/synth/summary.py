@@ -56,5 +56,5 @@ def summarize(out_dir: str | Path, *, face_stats: bool = True) -> str:
         return head + "\n" + table
     from m3t_bench.synth.face_prior import default_prior
     stats[REAL_COLUMN] = default_prior().real_statistics()
-    return (head + "\n" + table + f"\n\nFace streams (train splits, first {FACE_STATS_CLIPS} clips; within-signer "
-            f"figures, see m3t_bench.datasets.face_stats):\n" + format_face_stats(stats))
+    return (head + "\n" + table + f"\n\nFace streams (train splits, first {FACE_STATS_CLIPS} clips; "
+            f"m3t_bench.datasets.face_stats):\n" + format_face_stats(stats))
