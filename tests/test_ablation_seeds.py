@@ -38,26 +38,45 @@ def test_aggregate_gives_mean_and_sample_std_per_cell():
     assert ablate.table_rows(single)[1][0][3] == "5.00"
 
 
-def test_run_seeds_reuses_finished_seeds(tmp_path, monkeypatch):
+def test_run_seeds_reuses_finished_seeds_and_refuses_a_folder_of_other_settings(tmp_path, monkeypatch):
     calls = []
 
-    def fake(train, val, evaluation, body_model, cfg, work, *, seed, **kwargs):
-        calls.append(seed)
+    def fake(train, val, evaluation, body_model, cfg, work, *, seed, bootstrap_seed, resume, **kwargs):
+        calls.append((seed, bootstrap_seed, resume))
         out = _fake_run(seed)
-        out.update(tool_version=ablate.m3t_bench.__version__, config=cfg.to_dict(), body_model=None, data={"d": 1})
+        out.update(tool_version=ablate.m3t_bench.__version__, config=cfg.to_dict(), body_model=None, data={"d": 1},
+                   bootstrap_seed=bootstrap_seed)
         return out
 
     monkeypatch.setattr(ablate, "run_ablation", fake)
-    kwargs = dict(seeds=[0, 1], grid="none", data_info={"d": 1}, log=lambda line: None)
-    first = ablate.run_seeds([], [], [], object(), TINY, tmp_path, **kwargs)
-    again = ablate.run_seeds([], [], [], object(), TINY, tmp_path, **kwargs)
-    assert calls == [0, 1] and first == again
-    ablate.run_seeds([], [], [], object(), TINY.replace(epochs=2), tmp_path, **kwargs)   # another config: re-run
-    assert calls == [0, 1, 0, 1]
+    kwargs = dict(grid="none", data_info={"d": 1}, log=lambda line: None)
+    first = ablate.run_seeds([], [], [], object(), TINY, tmp_path, seeds=[0, 1], **kwargs)
+    again = ablate.run_seeds([], [], [], object(), TINY, tmp_path, seeds=[0, 1], **kwargs)
+    assert calls == [(0, 0, True), (1, 0, True)] and first == again      # one bootstrap seed for every seed
+    ablate.run_seeds([], [], [], object(), TINY, tmp_path, seeds=[1], **kwargs)   # other bootstrap seed: re-evaluated
+    assert calls[2:] == [(1, 1, True)]
+    with pytest.raises(ablate.UserError, match=r"seed-0/run.json: .*other settings \(config\)"):
+        ablate.run_seeds([], [], [], object(), TINY.replace(epochs=2), tmp_path, seeds=[0], **kwargs)
+    ablate.run_seeds([], [], [], object(), TINY.replace(epochs=2), tmp_path / "other", seeds=[0], **kwargs)
+    assert calls[3:] == [(0, 0, True)]
     paths = ablate.write_tables(first, tmp_path / "table")
     csv_lines = paths[1].read_text().splitlines()
     assert csv_lines[0].startswith("Method,BS,HS,PA-VPE body (mm)") and csv_lines[0].endswith("Codebook % face std")
     assert "2 seeds (0, 1)" in paths[2].read_text()
+
+
+def test_columns_of_several_seeds_have_one_signature_each():
+    runs = [_fake_run(s) for s in (0, 1)]
+    for run, boot in zip(runs, (0, 0)):
+        for row in run["rows"]:
+            for m, figures in row["modalities"].items():
+                figures["scores"] = [{"metric": "codebook-use", "signature": f"codebook-use@1|part:{m}|boot:1000-s{boot}"}]
+    result = ablate.aggregate(runs)
+    assert "scores" not in result["rows"][0]["modalities"]["face"]                 # per-seed entries live in runs
+    assert ablate.column_signatures(result)["Codebook % face"] == "codebook-use@1|part:face|boot:1000-s0"
+    runs[1]["rows"][0]["modalities"]["face"]["scores"][0]["signature"] = "codebook-use@1|part:face|boot:1000-s1"
+    with pytest.raises(ValueError, match="would mix signatures"):
+        ablate.column_signatures(ablate.aggregate(runs))
 
 
 def test_face_data_joins_face_training_only(synth_tiny, standin_dir, tmp_path, capsys):

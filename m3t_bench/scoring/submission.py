@@ -19,6 +19,7 @@ it to the reference) but must be between 1 and ``MAX_LENGTH_FACTOR`` times the r
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,5 +169,16 @@ def check_submission(root: str | Path, expected: Mapping[str, int]) -> Submissio
     return Submission(root=root, kind=kind, samples=samples, meta=meta)
 
 
+def predictions_sha256(root: str | Path, ids: list[str]) -> str:
+    """sha256 over the sorted prediction files: for each, its name, a NUL, its byte length, a NUL, its bytes."""
+    digest = hashlib.sha256()
+    for sample_id in sorted(ids):
+        data = (Path(root) / f"{sample_id}.npz").read_bytes()
+        digest.update(f"{sample_id}.npz\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
 __all__ = ["MAX_LENGTH_FACTOR", "META_FIELDS", "META_FILE", "N_MODEL_JOINTS", "Submission", "check_submission",
-           "default_meta", "meta_problems", "read_meta"]
+           "default_meta", "meta_problems", "predictions_sha256", "read_meta"]
+
