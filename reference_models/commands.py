@@ -185,7 +185,8 @@ def register(subparsers) -> None:
     p.add_argument("--eval-samples", type=int, help="evaluate on the split's first N samples (default all)")
     p.add_argument("--grid", default="small", choices=("none", "small"))
     p.add_argument("--work", help="keep the trained checkpoints and each seed's result here (default: a temporary "
-                                  "folder); a seed already finished there is reused")
+                                  "folder); a restarted run reuses finished seeds and resumes interrupted trainings "
+                                  "there, and refuses a folder started with other settings")
     p.add_argument("--seeds", type=int, default=1, help="number of seeds, from --seed on (default 1); cells are "
                                                         "mean ± std over them")
     _add_training_options(p)

@@ -25,9 +25,8 @@ class TokenizerConfig:
     vq_*: the VQ-VAE ablation's latent width, EMA decay, dead-code threshold (EMA count) and commitment
     weight; fsq_saturation_weight: weight of FSQ's saturation guard (``FSQ.saturation_penalty``; 0 turns it
     off, as before it existed); std_floor: smallest per-channel standard deviation used for input
-    normalisation; val_every:
-    validate (SMPL-FX vertex error) every this many epochs and after the last; val_samples: validate on the
-    first this many validation samples (None: all).
+    normalisation; val_every: validate (SMPL-FX vertex error) every this many epochs and after the last;
+    val_samples: validate on the first this many validation samples (None: all).
     """
 
     name: str
