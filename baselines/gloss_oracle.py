@@ -3,7 +3,8 @@
 For each test sentence it reads the *reference gloss sequence* from the manifest (an oracle: a real system
 would have to predict it) and synthesises it with SynthSign's own lexicon, one citation-form sign after the
 other (``coarticulate=False``), with a neutral default signer (right-dominant, average speed and
-amplitude, no handedness noise, mean shape). Its error measures what co-articulation, signer style and
+amplitude, no handedness noise, mean shape, the population's mean face without background face dynamics,
+blinks or tracker noise: the expected face of the signs). Its error measures what co-articulation, signer style and
 timing alone cost a system that knows every sign exactly.
 """
 
@@ -20,11 +21,14 @@ DESCRIPTION = "SynthSign reference glosses synthesised from the known lexicon wi
 
 
 def default_signer():
-    """A neutral signer: right-dominant, speed and amplitude 1, no noise, no offset or lean, zero shape."""
+    """A neutral signer: right-dominant, speed and amplitude 1, no noise, no offset or lean, zero shape, mean
+    face with no background dynamics, blinks or tracker noise."""
+    from m3t_bench.synth.faces import FaceTraits
     from m3t_bench.synth.signers import Signer
     from m3t_bench.motion.layout import SHAPE_DIM
     return Signer(name="default", dominant="right", speed=1.0, amplitude=1.0, swap_probability=0.0,
-                  location_offset=(0.0, 0.0, 0.0), lean=0.0, shape=np.zeros(SHAPE_DIM, dtype=np.float32))
+                  location_offset=(0.0, 0.0, 0.0), lean=0.0, shape=np.zeros(SHAPE_DIM, dtype=np.float32),
+                  face=FaceTraits(blink_rate_per_min=0.0, jitter=0.0, background=0.0))
 
 
 def lexicon_dir_for(test) -> Path:

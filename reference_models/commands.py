@@ -42,6 +42,16 @@ def _load_split(data: str, split: str) -> tuple[list, dict]:
     return [sp.load(i) for i in sp.ids], info
 
 
+def _load_face_data(args) -> tuple[list, dict | None]:
+    """The extra face-only training sequences of ``--face-data`` (train split) and their provenance."""
+    if not getattr(args, "face_data", None):
+        return [], None
+    if getattr(args, "modality", "face") != "face":
+        raise UserError("--face-data adds face-only clips and applies to --modality face only", field="--face-data")
+    seqs, info = _load_split(args.face_data, args.face_data_split)
+    return seqs, {**info, "samples": len(seqs)}
+
+
 def _training_config(args):
     from reference_models.m3t.config import get_config
     return get_config(args.config).replace(epochs=args.epochs, batch_size=args.batch_size,
@@ -62,11 +72,13 @@ def cmd_train_tokenizer(args) -> int:
     cfg = _training_config(args)
     train, train_info = _load_split(args.data, args.train_split)
     val, val_info = _load_split(args.data, args.val_split)
+    extra, extra_info = _load_face_data(args)
     body_model = _open_body_model(args, train_info["body_model_id"])
-    result = train_tokenizer(args.modality, cfg, train, val, Path(args.out) / args.modality,
+    data_info = {"train": train_info, "val": val_info, **({"face_extra": extra_info} if extra_info else {})}
+    result = train_tokenizer(args.modality, cfg, train + extra, val, Path(args.out) / args.modality,
                              quantizer=args.quantizer, body_model=body_model, device=args.device, seed=args.seed,
                              resume=args.resume, stop_after_epochs=args.stop_after_epochs,
-                             data_info={"train": train_info, "val": val_info}, progress=not args.quiet)
+                             data_info=data_info, progress=not args.quiet)
     if result.best_epoch > 0:
         print(f"{args.modality} {args.quantizer} ({cfg.name}, {result.parameters:,} parameters): best validation "
               f"vertex error {result.best_val_mm:.3f} mm at epoch {result.best_epoch}; {result.steps} steps; "
@@ -93,20 +105,27 @@ def cmd_detokenize(args) -> int:
 
 
 def cmd_ablate_tokenizer(args) -> int:
-    from reference_models.m3t.ablate import run_ablation, table_rows, write_tables
+    import sys
+
+    from reference_models.m3t.ablate import run_seeds, table_rows, write_tables
     from tabulate import tabulate
+    if args.seeds < 1:
+        raise UserError(f"--seeds {args.seeds}; expected at least 1", field="--seeds")
     cfg = _training_config(args)
     train, train_info = _load_split(args.data, args.train_split)
     val, val_info = _load_split(args.data, args.val_split)
     evaluation, eval_info = _load_split(args.data, args.eval_split)
     evaluation = evaluation[:args.eval_samples]
+    extra, extra_info = _load_face_data(args)
     body_model = _open_body_model(args, train_info["body_model_id"])
     data_info = {"name": train_info["name"], "eval_split": eval_info["split"], "eval_samples": len(evaluation),
-                 "manifest_sha256": {i["split"]: i["manifest_sha256"] for i in (train_info, val_info, eval_info)}}
+                 "manifest_sha256": {i["split"]: i["manifest_sha256"] for i in (train_info, val_info, eval_info)},
+                 **({"face_extra": extra_info} if extra_info else {})}
     with tempfile.TemporaryDirectory(prefix="m3t-ablation-") as tmp:
         work = Path(args.work) if args.work else Path(tmp)
-        result = run_ablation(train, val, evaluation, body_model, cfg, work, grid=args.grid, device=args.device,
-                              seed=args.seed, data_info=data_info, progress=not args.quiet)
+        result = run_seeds(train, val, evaluation, body_model, cfg, work, seeds=list(range(args.seed, args.seed + args.seeds)),
+                           grid=args.grid, device=args.device, data_info=data_info, progress=not args.quiet,
+                           face_train_seqs=extra, log=lambda line: print(line, file=sys.stderr, flush=True))
     paths = write_tables(result, Path(args.out))
     header, rows = table_rows(result)
     print(tabulate(rows, header, tablefmt="github"))
@@ -127,6 +146,13 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
     _add_body_models(p)
 
 
+def _add_face_data(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--face-data", help="a face-only dataset (e.g. synthsign-faces; name or folder) whose "
+                                       "--face-data-split clips are added to the face tokenizer's training set, "
+                                       "as the paper adds MEAD")
+    p.add_argument("--face-data-split", default="train", help="split of --face-data to add (default train)")
+
+
 def register(subparsers) -> None:
     """Add the tokenizer commands to the ``m3t-bench`` parser."""
     train = subparsers.add_parser("train", help="train a reference model")
@@ -142,6 +168,7 @@ def register(subparsers) -> None:
     p.add_argument("--resume", action="store_true", help="continue from OUT/<modality>/'s saved state")
     p.add_argument("--stop-after-epochs", type=cli_args.positive, help="end this invocation after N epochs (resume later)")
     _add_training_options(p)
+    _add_face_data(p)
     p.set_defaults(func=cmd_train_tokenizer)
 
     p = subparsers.add_parser("tokenize", help="samples -> token streams (one .npz of int arrays per sample)")
@@ -162,8 +189,13 @@ def register(subparsers) -> None:
     p.add_argument("--eval-split", default="test", help="split the table is computed on (default test)")
     p.add_argument("--eval-samples", type=cli_args.positive, help="evaluate on the split's first N samples (default all)")
     p.add_argument("--grid", default="small", choices=("none", "small"))
-    p.add_argument("--work", help="keep the trained checkpoints here (default: a temporary folder)")
+    p.add_argument("--work", help="keep the trained checkpoints and each seed's result here (default: a temporary "
+                                  "folder); a restarted run reuses finished seeds and resumes interrupted trainings "
+                                  "there, and refuses a folder started with other settings")
+    p.add_argument("--seeds", type=int, default=1, help="number of seeds, from --seed on (default 1); cells are "
+                                                        "mean ± std over them")
     _add_training_options(p)
+    _add_face_data(p)
     p.set_defaults(func=cmd_ablate_tokenizer)
 
     register_slr(train_sub, subparsers)

@@ -49,9 +49,11 @@ def test_open_split_by_name_dataset_folder_and_split_folder(synth_tiny, monkeypa
     by_dir = open_split(synth_tiny / "synthsign-csl", "val")
     by_split = open_split(synth_tiny / "synthsign-csl" / "val")
     assert by_name.ids == by_dir.ids == by_split.ids and by_name.split == "val"
-    assert by_name.spec.id == "synthsign-csl@1" and by_name.manifest_sha256 == by_name.info["manifest_sha256"]
+    assert by_name.spec.id == "synthsign-csl@2" and by_name.manifest_sha256 == by_name.info["manifest_sha256"]
     monkeypatch.setenv("M3T_DATA_ROOT", str(synth_tiny))
-    assert open_split("synthsign-csl@1", "test").root == synth_tiny / "synthsign-csl" / "test"
+    assert open_split("synthsign-csl@2", "test").root == synth_tiny / "synthsign-csl" / "test"
+    with pytest.raises(UserError, match="holds synthsign-csl@2, not synthsign-csl@1"):
+        open_split("synthsign-csl@1", "test")                             # another version of the corpus
     with pytest.raises(UserError, match="not found"):
         open_split("csl-daily", "test", data_root=synth_tiny)
 

@@ -10,7 +10,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reference_models.m3t.fsq import FSQ, MODALITY_LEVELS
+from reference_models.m3t.fsq import FSQ, MODALITY_LEVELS, SATURATION_EDGE
 
 level_sets = st.lists(st.integers(min_value=2, max_value=9), min_size=1, max_size=4)
 
@@ -125,3 +125,41 @@ def test_rejects_bad_levels_and_inputs():
         fsq(torch.zeros(4, 3))
     with pytest.raises(ValueError):
         fsq.indices_to_codes(torch.tensor([25]))
+
+
+@given(level_sets)
+def test_saturation_penalty_is_zero_wherever_a_code_can_change(levels):
+    fsq = FSQ(levels)
+    z = torch.linspace(-6, 6, 241)[:, None].expand(-1, len(levels)).contiguous()
+    shifted = torch.where(fsq._binary, z, z + fsq._shift)
+    inside = shifted.abs() <= SATURATION_EDGE
+    # past the edge every latent already rounds to its channel's extreme level
+    codes = fsq.quantize(z)
+    extreme = torch.where(shifted > 0, codes.max(dim=0).values, codes.min(dim=0).values)
+    assert torch.equal(codes[~inside], extreme[~inside])
+    for i in range(z.shape[0]):                     # a row: the same latent on every channel
+        assert (fsq.saturation_penalty(z[i:i + 1]) == 0) == bool(inside[i].all()), (levels, float(z[i, 0]))
+
+
+def test_saturation_penalty_stops_the_straight_through_drift_under_adam():
+    """A target beyond the extreme level keeps pushing a straight-through latent outward (Adam rescales the
+    vanishing tanh gradient), so it drifts deeper into the saturated tail for ever; the penalty holds it at
+    the saturation edge, with the same code."""
+    fsq = FSQ([8])
+    target = torch.tensor([[1.5]])                      # beyond the largest code, 0.75
+
+    def train(weight: float, steps: int) -> float:
+        z = torch.zeros(1, 1, requires_grad=True)
+        opt = torch.optim.Adam([z], lr=0.1)
+        for _ in range(steps):
+            loss = (fsq(z)[0] - target).pow(2).mean() + weight * fsq.saturation_penalty(z)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return float(z.detach())
+
+    free = [train(0.0, n) for n in (500, 1500)]
+    guarded = [train(1.0, n) for n in (500, 1500)]
+    assert free[0] > SATURATION_EDGE and free[1] > free[0] + 0.3     # still drifting outward
+    assert guarded[1] == pytest.approx(guarded[0], abs=1e-4) and guarded[1] <= SATURATION_EDGE   # stopped
+    assert fsq(torch.tensor([guarded[:1]]))[1] == fsq(torch.tensor([free[1:]]))[1]

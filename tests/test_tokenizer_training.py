@@ -119,7 +119,7 @@ def test_cli_ablation_writes_a_table_3_shaped_table(synth_tiny, standin_dir, tmp
             for (_, part), entry in signed.items():
                 assert entry["ci95"][0] <= entry["value"] <= entry["ci95"][1]
                 assert f"|part:{part}|" in entry["signature"] and "|proto:tokenizer@1|" in entry["signature"]
-                assert f"|ds:{DATASET}@1|" in entry["signature"]
+                assert f"|ds:{DATASET}@2|" in entry["signature"]   # synth_tiny is made by this SynthSign
     header = (tmp_path / "tokenizer_ablation.csv").read_text().splitlines()[0]
     assert header.startswith("Method,BS,HS,PA-VPE body (mm)")
     table = (tmp_path / "tokenizer_ablation.md").read_text()

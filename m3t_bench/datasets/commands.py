@@ -1,4 +1,4 @@
-"""``m3t-bench datasets list|info|verify|convert``."""
+"""``m3t-bench datasets list|info|verify|convert|face-stats``."""
 
 from __future__ import annotations
 
@@ -33,6 +33,14 @@ def register(subparsers) -> None:
     conv.add_argument("--language", help="language code when NAME is not registered")
     conv.add_argument("--fps", type=float, help="frame rate when NAME is not registered")
     conv.set_defaults(func=_convert)
+    stats = sub.add_parser("face-stats", help="face-stream statistics (variance profile, effective rank, "
+                                              "autocorrelation, speed, blinks) beside a real FLAME sequence's")
+    stats.add_argument("name_or_path", nargs="+", help="registered name(s) (looked up under --data-root) or folders")
+    stats.add_argument("--split", default="train", help="split to describe (default train)")
+    stats.add_argument("--limit", type=int, help="use the split's first N samples (default all)")
+    stats.add_argument("--data-root", help="root of named datasets (default: $M3T_DATA_ROOT or ./data)")
+    stats.add_argument("--json", help="also write the figures to this JSON file")
+    stats.set_defaults(func=_face_stats)
 
 
 def _list(args) -> int:
@@ -90,4 +98,25 @@ def _convert(args) -> int:
     out = convert_folder(args.input, args.out, source=args.source, name=args.name, split=args.split,
                          texts=args.texts, language=args.language, fps=args.fps)
     print(f"wrote {out}")
+    return 0
+
+
+def _face_stats(args) -> int:
+    import json
+    from pathlib import Path
+
+    from m3t_bench.datasets.face_stats import face_statistics, format_face_stats, split_clips
+    from m3t_bench.datasets.loader import open_split
+    from m3t_bench.fileio import atomic_write_text
+    from m3t_bench.synth.face_prior import default_prior
+
+    columns = {}
+    for name in args.name_or_path:
+        sp = open_split(name, args.split, data_root=args.data_root)
+        columns[f"{sp.spec.id} {sp.split}"] = face_statistics(split_clips(sp, args.limit))
+    prior = default_prior()
+    columns[f"real: {prior.provenance.get('source_file', 'FLAME sequence')}"] = prior.real_statistics()
+    print(format_face_stats(columns))
+    if args.json:
+        atomic_write_text(Path(args.json), json.dumps({k: v.to_json() for k, v in columns.items()}, indent=1) + "\n")
     return 0

@@ -98,6 +98,10 @@ def open_split(name_or_path: str | Path, split: str | None = None, *, data_root:
     links = "follow" if allow_outside_links else "inside"
     card = read_card(split_dir, links=links)
     spec = _spec_from_card(card, split_dir / CARD)
+    asked = str(name_or_path)
+    if "@" in asked and not Path(name_or_path).is_dir() and is_registered(asked) and get_spec(asked).id != spec.id:
+        raise UserError(f"folder holds {spec.id}, not {get_spec(asked).id} (regenerate or convert the data, or name "
+                        f"the version it holds)", file=split_dir / CARD, field="version")
     entries, digest = read_manifest(split_dir, links=links)
     if split is not None and spec.canonical_split(split) != card["split"]:
         raise UserError(f"folder holds split {card['split']!r}, not {split!r}", file=split_dir / CARD,

@@ -47,7 +47,8 @@ class DatasetSpec:
     ``text_tokenization`` names how back-translation metrics split its text: ``"13a"`` (sacrebleu's
     default, English), ``"none"`` (text already tokenised and lower-cased, Phoenix14T), ``"jieba"`` (Chinese
     word segmentation). ``gloss_kind`` is ``"gloss"`` (annotated glosses), ``"pseudo-gloss"`` (derived from
-    the text) or ``"class"`` (isolated signs with integer labels).
+    the text) or ``"class"`` (isolated signs with integer labels). ``task``: ``"continuous"`` (sentences),
+    ``"isolated"`` (one sign per sample) or ``"faces"`` (face-only clips, no signing).
     """
 
     name: str
@@ -108,6 +109,21 @@ def _aliases_note(aliases: Mapping[str, str]) -> str:
 _VAL_IS_DEV = MappingProxyType({"val": "dev"})
 _DEV_IS_VAL = MappingProxyType({"dev": "val"})
 
+
+def _synthsign_specs(version: int) -> tuple[DatasetSpec, ...]:
+    note = " (first faces: lexicon format 1)" if version == 1 else ""
+    return (
+        DatasetSpec("synthsign-asl", version, "en", 24.0, ("train", "val", "test"), "13a", split_aliases=_DEV_IS_VAL,
+                    description=f"SynthSign procedural corpus, English/ASL-like{note}"),
+        DatasetSpec("synthsign-csl", version, "zh", 30.0, ("train", "val", "test"), "jieba", split_aliases=_DEV_IS_VAL,
+                    description=f"SynthSign procedural corpus, Chinese/CSL-like{note}"),
+        DatasetSpec("synthsign-dgs", version, "de", 25.0, ("train", "val", "test"), "none", split_aliases=_DEV_IS_VAL,
+                    description=f"SynthSign procedural corpus, German/DGS-like{note}"),
+        DatasetSpec("synthsign-nmfs", version, "zh", 30.0, ("train", "test"), "jieba", task="isolated",
+                    gloss_kind="class", description=f"SynthSign isolated signs, NMFs-CSL-style confusing/normal{note}"),
+    )
+
+
 #: Frame rates. How2Sign 24 (SOKE resamples to 24), Phoenix14T 25 (the corpus), CSL-Daily 30: the
 #: project's assumption (videos are commonly described as 30 fps; not verified against the corpus here).
 _SPECS = (
@@ -120,14 +136,13 @@ _SPECS = (
     DatasetSpec("nmfs-csl", 1, "zh", 30.0, ("train", "test"), "jieba", task="isolated", gloss_kind="class",
                 description="NMFs-CSL isolated signs: 610 confusing + 457 normal classes "
                             "(class list is user-supplied, see m3t_bench.datasets.nmfs)"),
-    DatasetSpec("synthsign-asl", 1, "en", 24.0, ("train", "val", "test"), "13a", split_aliases=_DEV_IS_VAL,
-                description="SynthSign procedural corpus, English/ASL-like"),
-    DatasetSpec("synthsign-csl", 1, "zh", 30.0, ("train", "val", "test"), "jieba", split_aliases=_DEV_IS_VAL,
-                description="SynthSign procedural corpus, Chinese/CSL-like"),
-    DatasetSpec("synthsign-dgs", 1, "de", 25.0, ("train", "val", "test"), "none", split_aliases=_DEV_IS_VAL,
-                description="SynthSign procedural corpus, German/DGS-like"),
-    DatasetSpec("synthsign-nmfs", 1, "zh", 30.0, ("train", "test"), "jieba", task="isolated",
-                gloss_kind="class", description="SynthSign isolated signs, NMFs-CSL-style confusing/normal"),
+    # @1: the first SynthSign faces (lexicon format 1); @2: faces with the statistics of real FLAME fits
+    # (lexicon format 2). Same layout and conventions, new content.
+    *(spec for version in (1, 2) for spec in _synthsign_specs(version)),
+    DatasetSpec("synthsign-faces", 1, "en", 30.0, ("train", "val", "test"), "13a", task="faces",
+                gloss_kind="class", split_aliases=_DEV_IS_VAL,
+                description="SynthSign talking faces without hands (MEAD-like: 8 emotions x 3 intensities), "
+                            "extra face-tokenizer training data"),
 )
 
 #: Registered specs by id (``name@version``); read-only.

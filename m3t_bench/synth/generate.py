@@ -1,5 +1,5 @@
-"""Writing a SynthSign corpus: three sentence datasets (ASL/CSL/DGS-like), the isolated-sign set and the
-lexicons, in the standard dataset layout (:mod:`m3t_bench.datasets.store`)."""
+"""Writing a SynthSign corpus: three sentence datasets (ASL/CSL/DGS-like), the isolated-sign set, the
+face-only talking-face set and the lexicons, in the standard dataset layout (:mod:`m3t_bench.datasets.store`)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,11 @@ from m3t_bench.datasets.specs import get_spec
 from m3t_bench.datasets.store import CARD, MANIFEST, SplitWriter
 from m3t_bench.errors import UserError
 from m3t_bench.synth import annotations as ann
+from m3t_bench.synth.face_prior import default_prior_sha256
+from m3t_bench.synth.faces import draw_vocabulary
+from m3t_bench.synth.faces_corpus import EMOTIONS, draw_emotions, talking_face
 from m3t_bench.synth.grammar import NEGATION_GLOSSES, Grammar, builtin_words
-from m3t_bench.synth.lexicon import Lexicon, build_lexicon, save_lexicon
+from m3t_bench.synth.lexicon import LEXICON_FORMAT, Lexicon, build_lexicon, save_lexicon
 from m3t_bench.synth.presets import Preset, get_preset
 from m3t_bench.synth.render import synthesize
 from m3t_bench.synth.seeding import stream
@@ -23,9 +26,12 @@ from m3t_bench.synth.signers import make_signer
 #: dataset name -> language
 LANGUAGE_DATASETS = {"synthsign-asl": "en", "synthsign-csl": "zh", "synthsign-dgs": "de"}
 NMFS_DATASET = "synthsign-nmfs"
+FACES_DATASET = "synthsign-faces"
 SPLITS = ("train", "val", "test")
 CARD_FIELDS = {"present": ["body", "lhand", "rhand", "face", "shape"], "converted": {},
                "absent": ["joints"], "note": "procedural SMPL-FX parameters (SynthSign); shape = per-signer"}
+FACES_CARD_FIELDS = {"present": ["face", "shape"], "converted": {}, "absent": ["joints"],
+                     "note": "procedural talking faces (SynthSign); body, lhand, rhand hold the rest pose"}
 #: Extra negation glosses of the real corpora (head shake).
 REAL_NEGATIONS = {"de": ("NICHT", "KEIN"), "zh": ("不", "没有"), "en": ("not", "never")}
 
@@ -72,7 +78,7 @@ def _clean(split_dir: Path) -> None:
 
 def _generator_info(preset: Preset, seed: int, source: str) -> dict:
     return {"name": "m3t_bench.synth", "version": m3t_bench.__version__, "preset": preset.name, "seed": seed,
-            "annotations": source}
+            "annotations": source, "lexicon_format": LEXICON_FORMAT, "face_prior_sha256": default_prior_sha256()}
 
 
 def _sentence_dataset(out: Path, name: str, preset: Preset, seed: int, root: Path | None, bar) -> Lexicon:
@@ -138,13 +144,39 @@ def _nmfs_dataset(out: Path, preset: Preset, seed: int, bar) -> Lexicon:
     return lexicon
 
 
+def _faces_dataset(out: Path, preset: Preset, seed: int, bar) -> None:
+    spec = get_spec(FACES_DATASET)
+    vocabulary = draw_vocabulary(stream(seed, "faces", "vocabulary"))
+    emotions = draw_emotions(stream(seed, "faces", "emotions"))
+    index = 0
+    for split, n_speakers in zip(SPLITS, preset.face_speakers):
+        _clean(out / FACES_DATASET / split)
+        writer = SplitWriter(out / FACES_DATASET / split, spec, split, card=FACES_CARD_FIELDS,
+                             generator=_generator_info(preset, seed, "builtin"))
+        for _ in range(n_speakers):
+            name = f"face-s{index:02d}"
+            index += 1
+            speaker = make_signer(name, seed)
+            for label, emotion in enumerate(EMOTIONS):
+                for intensity in (1,) if emotion == "neutral" else preset.face_intensities:
+                    for rep in range(preset.face_repetitions):
+                        seq = talking_face(vocabulary, emotions, emotion, intensity, speaker, spec.fps,
+                                           stream(seed, "faces", name, emotion, intensity, rep))
+                        writer.add(f"{name}-{emotion}-i{intensity}-r{rep}", seq, text=f"{emotion} {intensity}",
+                                   gloss=emotion, signer=name, label=label, emotion=emotion, intensity=intensity,
+                                   repetition=rep, segments=seq.meta["segments"])
+                        bar.update(1)
+        writer.close()
+
+
 def generate(out_dir: str | Path, *, preset: str = "tiny", seed: int = 0, annotations=None,
              progress: bool = False) -> Path:
     """Write a SynthSign corpus to ``out_dir`` and return it.
 
     Layout: ``out_dir/<dataset>/<split>/{manifest.jsonl,dataset.json,<id>.npz}`` for ``synthsign-asl``,
-    ``synthsign-csl``, ``synthsign-dgs`` (train/val/test) and ``synthsign-nmfs`` (train/test, rows with
-    ``label``, ``group``, ``confusing``; class list in ``synthsign-nmfs/classes.tsv``), and
+    ``synthsign-csl``, ``synthsign-dgs`` (train/val/test), ``synthsign-nmfs`` (train/test, rows with
+    ``label``, ``group``, ``confusing``; class list in ``synthsign-nmfs/classes.tsv``) and
+    ``synthsign-faces`` (train/val/test talking faces, rows with ``emotion``, ``intensity``, ``label``), and
     ``out_dir/lexicon/{en,zh,de,nmfs}.json``. ``annotations``: None/"none" (built-in grammar), "auto"
     (``$M3T_DATA`` or ``../shared/data`` when present) or a folder with the real annotation files.
     Same arguments -> byte-identical files. ``progress`` shows a bar on stderr.
@@ -153,10 +185,12 @@ def generate(out_dir: str | Path, *, preset: str = "tiny", seed: int = 0, annota
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     root = _resolve_annotations(annotations)
-    total = 3 * sum(p.sentences) + p.nmfs_classes * p.nmfs_signers * p.nmfs_repetitions
+    total = (3 * sum(p.sentences) + p.nmfs_classes * p.nmfs_signers * p.nmfs_repetitions
+             + sum(p.face_speakers) * p.face_clips_per_speaker)
     with tqdm(total=total, disable=not progress, desc=f"SynthSign {preset}", unit="sample", leave=False) as bar:
         for name in LANGUAGE_DATASETS:
             _sentence_dataset(out, name, p, seed, root, bar)
         _nmfs_dataset(out, p, seed, bar)
+        _faces_dataset(out, p, seed, bar)
     return out
 

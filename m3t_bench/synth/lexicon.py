@@ -5,9 +5,15 @@ Manual part: hand shape of the dominant hand (optionally changing to a second sh
 below it), a wrist location in the signing space, a movement path (hold, line, arc, circle, tap, twist,
 wiggle, zigzag) with direction, amplitude and repetitions, a wrist orientation and a duration.
 
-Non-manual part: a mouthing (a sequence of visemes: structured FLAME-expression patterns plus jaw
-opening), a brow level (furrow < 0 < raise, along one structured expression direction), an eyelid squint
-and an optional head shake (negation).
+Non-manual part: a mouthing (a sequence of visemes: FLAME-expression targets plus jaw opening) or a
+mouth gesture (a held non-speech mouth shape), a brow level (furrow < 0 < raise, along the lexicon's brow
+direction), an eyelid squint and an optional head shake (negation). The face vocabulary is drawn in the
+coordinates of a prior fitted to a real FLAME sequence (:mod:`m3t_bench.synth.faces`).
+
+Lexicon formats: 1 = the first SynthSign faces (visemes on expression components 0-19, one brow direction
+on 20-31, per-sign face tracks); 2 = faces with real FLAME statistics (:mod:`m3t_bench.synth.faces`).
+Both load, and :func:`m3t_bench.synth.synthesize` renders each the way it was generated, so an old corpus
+re-renders bit for bit.
 
 *Confusing* groups (2–3 glosses) share one manual part exactly and differ only in the non-manual part,
 as in NMFs-CSL; all other signs differ manually. A lexicon is saved as JSON and reloads exactly.
@@ -22,18 +28,15 @@ from pathlib import Path
 import numpy as np
 
 from m3t_bench.errors import UserError
-from m3t_bench.motion.layout import N_EXPRESSION
+from m3t_bench.synth.faces import N_GESTURES, N_VISEMES, draw_vocabulary
 from m3t_bench.synth.handshapes import HANDSHAPE_NAMES
 from m3t_bench.synth.kinematics import LOCATIONS
 
 MOVEMENTS = ("hold", "line", "arc", "circle", "tap", "twist", "wiggle", "zigzag")
 TWO_HANDED = ("none", "symmetric", "base")
-N_VISEMES = 12
-#: Expression components used by mouthing visemes and by the brow direction (FLAME's first components
-#: carry the most variance; magnitudes stay within about ±2.5, typical of fitted FLAME coefficients).
-MOUTH_COMPONENTS = range(0, 20)
-BROW_COMPONENTS = range(20, 32)
-LEXICON_FORMAT = 1
+#: Format written by this version; formats it reads (see the module docstring).
+LEXICON_FORMAT = 2
+READABLE_FORMATS = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -61,12 +64,13 @@ class ManualPart:
 @dataclass(frozen=True)
 class NonManualPart:
     """What the face (and head) does: viseme indices of the mouthing, brow level in [-1, 1], eyelid squint
-    in [0, 0.5] and whether the head shakes."""
+    in [0, 0.5], whether the head shakes, and a mouth gesture index (-1: none; format 2)."""
 
     visemes: tuple[int, ...]
     brow: float
     squint: float
     headshake: bool = False
+    gesture: int = -1
 
 
 @dataclass(frozen=True)
@@ -83,8 +87,9 @@ class Sign:
 
 @dataclass
 class Lexicon:
-    """Signs by gloss plus the face vocabulary: ``visemes (V, 100)`` expression patterns,
-    ``viseme_jaw (V,)`` jaw opening (rad) and ``brow_direction (100,)``."""
+    """Signs by gloss plus the face vocabulary: ``visemes (V, 100)`` expression offsets, ``viseme_jaw (V,)``
+    jaw opening (rad) and ``brow_direction (100,)``; format 2 adds ``gestures (G, 100)``,
+    ``question_direction (100,)`` and ``negation_direction (100,)``. ``format``: how it renders."""
 
     language: str
     seed: int
@@ -93,6 +98,10 @@ class Lexicon:
     viseme_jaw: np.ndarray
     brow_direction: np.ndarray
     meta: dict = field(default_factory=dict)
+    gestures: np.ndarray | None = None
+    question_direction: np.ndarray | None = None
+    negation_direction: np.ndarray | None = None
+    format: int = LEXICON_FORMAT
 
     def __contains__(self, gloss: str) -> bool:
         return gloss in self.signs
@@ -116,14 +125,27 @@ class Lexicon:
 
     def to_json(self) -> dict:
         """Plain JSON (floats round-trip exactly)."""
-        return {"format": LEXICON_FORMAT, "language": self.language, "seed": self.seed, "meta": self.meta,
-                "visemes": self.visemes.tolist(), "viseme_jaw": self.viseme_jaw.tolist(),
-                "brow_direction": self.brow_direction.tolist(),
-                "signs": [asdict(s) for s in self.signs.values()]}
+        out = {"format": self.format, "language": self.language, "seed": self.seed, "meta": self.meta,
+               "visemes": self.visemes.tolist(), "viseme_jaw": self.viseme_jaw.tolist(),
+               "brow_direction": self.brow_direction.tolist(),
+               "signs": [asdict(s) for s in self.signs.values()]}
+        if self.format >= 2:
+            out.update(gestures=self.gestures.tolist(), question_direction=self.question_direction.tolist(),
+                       negation_direction=self.negation_direction.tolist())
+        else:   # format 1 files have no gesture field
+            for sign in out["signs"]:
+                sign["nonmanual"].pop("gesture", None)
+        return out
 
     @classmethod
     def from_json(cls, obj: dict, *, file=None) -> "Lexicon":
-        """Inverse of :meth:`to_json` (UserError naming the file on malformed input)."""
+        """Inverse of :meth:`to_json` (UserError naming the file on malformed input or an unknown format)."""
+        fmt = obj.get("format") if isinstance(obj, dict) else None
+        if fmt not in READABLE_FORMATS:
+            newer = isinstance(fmt, int) and fmt > LEXICON_FORMAT
+            raise UserError(f"lexicon format {fmt!r}; this m3t-bench reads formats "
+                            f"{', '.join(map(str, READABLE_FORMATS))}" + (" (the file is newer: upgrade m3t-bench)"
+                                                                          if newer else ""), file=file, field="format")
         try:
             signs = {}
             for s in obj["signs"]:
@@ -133,25 +155,18 @@ class Lexicon:
                 nonmanual = NonManualPart(**{**n, "visemes": tuple(n["visemes"])})
                 signs[s["gloss"]] = Sign(s["gloss"], s["manual_id"], s["group"], bool(s["confusing"]), manual,
                                          nonmanual)
+            extra = {} if fmt == 1 else {name: np.asarray(obj[name], dtype=np.float64) for name in
+                                         ("gestures", "question_direction", "negation_direction")}
             return cls(language=obj["language"], seed=int(obj["seed"]), signs=signs,
                        visemes=np.asarray(obj["visemes"], dtype=np.float64),
                        viseme_jaw=np.asarray(obj["viseme_jaw"], dtype=np.float64),
-                       brow_direction=np.asarray(obj["brow_direction"], dtype=np.float64), meta=obj.get("meta", {}))
+                       brow_direction=np.asarray(obj["brow_direction"], dtype=np.float64), meta=obj.get("meta", {}),
+                       format=fmt, **extra)
         except (KeyError, TypeError, ValueError) as exc:
             raise UserError(f"malformed lexicon ({type(exc).__name__}: {exc})", file=file) from None
 
 
 # ----------------------------------------------------------------------------------------------- building
-
-def _face_vocabulary(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    visemes = np.zeros((N_VISEMES, N_EXPRESSION))
-    scale = 1.3 * 0.88 ** np.arange(len(MOUTH_COMPONENTS))
-    visemes[:, MOUTH_COMPONENTS] = np.clip(rng.normal(0.0, 1.0, (N_VISEMES, len(MOUTH_COMPONENTS))) * scale, -2.5, 2.5)
-    jaw = rng.uniform(0.03, 0.3, N_VISEMES)
-    brow = np.zeros(N_EXPRESSION)
-    brow[BROW_COMPONENTS] = rng.choice([-1.0, 1.0], len(BROW_COMPONENTS)) * rng.uniform(0.4, 1.2, len(BROW_COMPONENTS))
-    return visemes, jaw, brow
-
 
 def _draw_manual(rng: np.random.Generator, used: set) -> ManualPart:
     for _ in range(64):
@@ -180,23 +195,28 @@ def _draw_manual(rng: np.random.Generator, used: set) -> ManualPart:
 
 def _draw_nonmanual(rng: np.random.Generator, *, forced: tuple | None = None, headshake: bool = False) -> NonManualPart:
     if forced is not None:
-        visemes, brow, squint = forced
+        visemes, brow, squint, gesture = forced
     else:
-        visemes = tuple(int(v) for v in rng.choice(N_VISEMES, int(rng.integers(1, 4)))) if rng.random() < 0.7 else ()
+        kind = rng.random()     # mouthing 65%, mouth gesture 20%, neither 15%
+        visemes = tuple(int(v) for v in rng.choice(N_VISEMES, int(rng.integers(1, 4)))) if kind < 0.65 else ()
+        gesture = int(rng.integers(N_GESTURES)) if 0.65 <= kind < 0.85 else -1
         brow = float(rng.choice([-0.6, 0.0, 0.0, 0.7])) if rng.random() < 0.4 else 0.0
         squint = float(rng.choice([0.0, 0.3])) if rng.random() < 0.3 else 0.0
-    return NonManualPart(visemes=visemes, brow=brow, squint=squint, headshake=headshake)
+    return NonManualPart(visemes=visemes, brow=brow, squint=squint, headshake=headshake, gesture=gesture)
 
 
 def _group_faces(rng: np.random.Generator, size: int) -> list[tuple]:
-    """Non-manual parts for the members of a confusing group: distinct mouthings, brows and squints."""
+    """Non-manual parts for the members of a confusing group: distinct mouthings, brows and squints, and
+    for some members a distinct mouth gesture on top."""
     first = rng.choice(N_VISEMES, size, replace=False)
     brows = rng.permutation([-0.8, 0.0, 0.9])[:size]
     squints = rng.permutation([0.0, 0.35, 0.15])[:size]
+    gestures = rng.choice(N_GESTURES, size, replace=False)
     out = []
     for k in range(size):
         rest = tuple(int(v) for v in rng.choice(N_VISEMES, int(rng.integers(1, 3))))
-        out.append(((int(first[k]), *rest), float(brows[k]), float(squints[k])))
+        gesture = int(gestures[k]) if rng.random() < 0.4 else -1
+        out.append(((int(first[k]), *rest), float(brows[k]), float(squints[k]), gesture))
     return out
 
 
@@ -221,7 +241,7 @@ def build_lexicon(glosses: list[str], language: str, rng: np.random.Generator, *
     Glosses in ``negation`` carry a head shake (never given to confusing signs).
     """
     glosses = list(dict.fromkeys(glosses))
-    visemes, jaw, brow = _face_vocabulary(rng)
+    face = draw_vocabulary(rng)
     if groups is None:
         groups = plan_groups([g for g in glosses if g not in negation], rng, fraction=confusing_fraction)
     group_of = {g: (f"{language}-g{i:03d}", members) for i, members in enumerate(groups) for g in members}
@@ -239,7 +259,9 @@ def build_lexicon(glosses: list[str], language: str, rng: np.random.Generator, *
         else:
             signs[gloss] = Sign(gloss, f"{language}-m{idx:05d}", None, False, _draw_manual(rng, used),
                                 _draw_nonmanual(rng, headshake=gloss in negation))
-    return Lexicon(language, seed, signs, visemes, jaw, brow, meta=dict(meta or {}))
+    return Lexicon(language, seed, signs, face.visemes, face.viseme_jaw, face.brow_direction, meta=dict(meta or {}),
+                   gestures=face.gestures, question_direction=face.question_direction,
+                   negation_direction=face.negation_direction)
 
 
 # ------------------------------------------------------------------------------------------------- files

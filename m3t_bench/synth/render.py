@@ -7,6 +7,11 @@ hand-shape changes interpolate along rotation geodesics with smoothstep easing (
 expression coefficients with the same easing. With ``coarticulate`` the holds shrink and each transition
 goes straight from one sign to the next; without it every sign starts and ends at a neutral home pose
 (citation form).
+
+The face depends on the lexicon's format: format 2 renders the whole sentence's face at once after the
+manual part (:func:`m3t_bench.synth.faces.render_face`: co-articulated mouthing, blinks, background
+dynamics with real FLAME statistics), from a generator derived from ``rng`` after every manual draw;
+format 1 (earlier corpora) keeps its per-sign face tracks, so those corpora re-render bit for bit.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import numpy as np
 from m3t_bench.errors import UserError
 from m3t_bench.motion import MotionSequence, mirror_axis_angle
 from m3t_bench.motion.layout import BODY_JOINT_NAMES, N_EXPRESSION
+from m3t_bench.synth.faces import face_seed, render_face
 from m3t_bench.synth.handshapes import handshape
 from m3t_bench.synth.kinematics import IDLE_LOCATION, REST_LOCATION, mirror_point, solve_arm
 from m3t_bench.synth.rotation_paths import aa_to_matrix, ease, geodesic_blend, matrix_to_aa, rotation_angle
@@ -103,6 +109,15 @@ def rest_track(n: int, *, home: bool = False) -> Track:
     return Track(rot, np.zeros((n, N_SCALARS)))
 
 
+def rest_sequence(scalars: np.ndarray, jaw: np.ndarray, signer: Signer, fps: float) -> MotionSequence:
+    """A still body and hands in the rest pose with a given face: expression + eyelid scalars ``(n, 102)``
+    and jaw opening ``(n,)`` rad (a face-only clip)."""
+    track = rest_track(scalars.shape[0])
+    track.scalars = np.asarray(scalars, dtype=np.float64)
+    track.rot[:, JAW] = aa_to_matrix(np.stack([jaw, np.zeros_like(jaw), np.zeros_like(jaw)], axis=-1))
+    return _to_sequence(track, signer, fps, False, question_brow=False)
+
+
 def _envelope(n: int, edge: float) -> np.ndarray:
     """1 in the middle, smoothstep ramps over ``edge`` of the length at both ends, 0 at the ends."""
     s = np.linspace(0.0, 1.0, n)
@@ -114,9 +129,10 @@ def sign_track(lexicon, gloss: str, signer: Signer, fps: float, rng: np.random.G
                coarticulate: bool = True) -> Track:
     """The frames of one sign (holds included) for ``signer`` at ``fps``.
 
-    Draws from ``rng`` in a fixed order: handedness noise, location jitter, finger jitter, then the face
-    jitter; two signs with the same manual part and the same generator state get identical arm and hand
-    rotations whatever their non-manual parts.
+    Draws from ``rng`` in a fixed order: handedness noise, location jitter, finger jitter, then (lexicon
+    format 1 only) the face jitter; two signs with the same manual part and the same generator state get
+    identical arm and hand rotations whatever their non-manual parts. Format 2 leaves the expression and
+    eyelids at zero and the jaw closed (the sentence's face is rendered afterwards).
     """
     sign = lexicon[gloss]
     m, nm = sign.manual, sign.nonmanual
@@ -153,14 +169,25 @@ def sign_track(lexicon, gloss: str, signer: Signer, fps: float, rng: np.random.G
     else:
         other = _still(mirror_point(np.asarray(IDLE_LOCATION)), n)
     rot = _pose_track(dominant, dom, other, n)
-    scalars, jaw, head = _face(lexicon, nm, n, fps, rng)
+    if lexicon.format == 1:
+        scalars, jaw, head = _face_v1(lexicon, nm, n, fps, rng)
+    else:
+        scalars, jaw, head = np.zeros((n, N_SCALARS)), np.zeros(n), _headshake(nm, n, fps)
     rot[:, JAW] = aa_to_matrix(np.stack([jaw, np.zeros(n), np.zeros(n)], axis=-1))
     rot[:, HEAD] = aa_to_matrix(np.stack([np.zeros(n), head, np.zeros(n)], axis=-1))
     return Track(rot, scalars)
 
 
-def _face(lexicon, nm, n: int, fps: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Expression+eyelid scalars ``(n, 102)``, jaw opening ``(n,)`` rad and head-shake yaw ``(n,)`` rad."""
+def _headshake(nm, n: int, fps: float) -> np.ndarray:
+    """Head-shake yaw ``(n,)`` rad of a sign (negation), zero otherwise."""
+    if not nm.headshake:
+        return np.zeros(n)
+    return 0.18 * np.sin(2.0 * np.pi * 2.2 * np.arange(n) / fps) * _envelope(n, 0.25)
+
+
+def _face_v1(lexicon, nm, n: int, fps: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lexicon format 1: expression+eyelid scalars ``(n, 102)``, jaw opening ``(n,)`` rad and head-shake
+    yaw ``(n,)`` rad of one sign (visemes as raised-cosine bumps, a constant brow over the sign)."""
     s = np.linspace(0.0, 1.0, n)
     env = _envelope(n, 0.25)
     scalars = np.zeros((n, N_SCALARS))
@@ -175,8 +202,7 @@ def _face(lexicon, nm, n: int, fps: float, rng: np.random.Generator) -> tuple[np
     scalars[:, :N_EXPRESSION] += (nm.brow * env)[:, None] * lexicon.brow_direction
     scalars[:, N_EXPRESSION:] += (nm.squint * env)[:, None] * np.array([1.0, 0.95])
     scalars[:, :N_EXPRESSION] += env[:, None] * rng.normal(0.0, 0.05, N_EXPRESSION)
-    head = 0.18 * np.sin(2.0 * np.pi * 2.2 * np.arange(n) / fps) * env if nm.headshake else np.zeros(n)
-    return scalars, jaw, head
+    return scalars, jaw, _headshake(nm, n, fps)
 
 
 def _transition(a: Track, b: Track, signer: Signer, fps: float, extra_s: float = 0.0) -> Track:
@@ -190,7 +216,7 @@ def _transition(a: Track, b: Track, signer: Signer, fps: float, extra_s: float =
     return Track(rot, scalars)
 
 
-def _to_sequence(track: Track, signer: Signer, fps: float, question: bool) -> MotionSequence:
+def _to_sequence(track: Track, signer: Signer, fps: float, question: bool, *, question_brow: bool) -> MotionSequence:
     n = len(track)
     body = np.tile(np.eye(3), (n, len(BODY_JOINT_NAMES), 1, 1))
     idx = {name: i for i, name in enumerate(BODY_JOINT_NAMES)}
@@ -200,10 +226,11 @@ def _to_sequence(track: Track, signer: Signer, fps: float, question: bool) -> Mo
     head_aa = matrix_to_aa(track.rot[:, HEAD])
     tilt = np.zeros((n, 3))
     scalars = track.scalars.copy()
-    if question:   # sentence-level non-manual: brow raise and forward head tilt over the whole sentence
+    if question:   # sentence-level non-manual: forward head tilt (and, format 1, brow raise) over the sentence
         env = _envelope(n, 0.15)
         tilt[:, 0] = 0.12 * env
-        scalars[:, :N_EXPRESSION] += 0.8 * env[:, None] * np.abs(_QUESTION_BROW)
+        if question_brow:
+            scalars[:, :N_EXPRESSION] += 0.8 * env[:, None] * np.abs(_QUESTION_BROW)
     body[:, idx["neck"]] = aa_to_matrix(0.35 * head_aa + 0.5 * tilt)
     body[:, idx["head"]] = aa_to_matrix(0.65 * head_aa + 0.5 * tilt)
     jaw6 = _rot6d(track.rot[:, JAW])
@@ -275,6 +302,12 @@ def synthesize(lexicon, glosses, *, signer: Signer | str, fps: float, coarticula
         end = rest_track(max(1, int(round(REST_S * fps))))
         add(_transition(pieces[-1], end, signer, fps))
         add(end)
-    seq = _to_sequence(_concat(pieces), signer, fps, question)
+    track = _concat(pieces)
+    if lexicon.format != 1:
+        nonmanuals = [lexicon[g].nonmanual for g in glosses]
+        track.scalars, jaw = render_face(lexicon, nonmanuals, segments, len(track), fps, signer.face,
+                                         face_seed(rng, glosses), question=question)
+        track.rot[:, JAW] = aa_to_matrix(np.stack([jaw, np.zeros_like(jaw), np.zeros_like(jaw)], axis=-1))
+    seq = _to_sequence(track, signer, fps, question, question_brow=lexicon.format == 1)
     seq.meta = {"segments": segments, "signer": signer.name, "fps": fps}
     return seq

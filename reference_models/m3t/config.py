@@ -54,9 +54,10 @@ class TokenizerConfig(JsonConfig):
     frames; batch_size: global batch (sequences); lr/min_lr: Adam peak and final learning rate;
     warmup_fraction: share of the optimisation steps spent on the linear warm-up before cosine decay;
     vq_*: the VQ-VAE ablation's latent width, EMA decay, dead-code threshold (EMA count) and commitment
-    weight; std_floor: smallest per-channel standard deviation used for input normalisation; val_every:
-    validate (SMPL-FX vertex error) every this many epochs and after the last; val_samples: validate on the
-    first this many validation samples (None: all).
+    weight; fsq_saturation_weight: weight of FSQ's saturation guard (``FSQ.saturation_penalty``; 0 turns it
+    off, as before it existed); std_floor: smallest per-channel standard deviation used for input
+    normalisation; val_every: validate (SMPL-FX vertex error) every this many epochs and after the last;
+    val_samples: validate on the first this many validation samples (None: all).
     """
 
     name: str
@@ -74,6 +75,7 @@ class TokenizerConfig(JsonConfig):
     vq_decay: float = 0.99
     vq_dead_threshold: float = 1.0
     vq_commitment: float = 0.02
+    fsq_saturation_weight: float = 1.0
     std_floor: float = 1e-2
     val_every: int = 1
     val_samples: int | None = None

@@ -140,7 +140,8 @@ class MotionTokenizer(nn.Module):
         z = latent.transpose(1, 2)
         if self.quantizer_kind == "fsq":
             codes, indices = self.quantizer(z)
-            aux = latent.new_zeros(())
+            aux = (self.cfg.fsq_saturation_weight * self.quantizer.saturation_penalty(z) if self.training
+                   and self.cfg.fsq_saturation_weight else latent.new_zeros(()))
         else:
             codes, indices, aux = self.quantizer(z)
         return codes.transpose(1, 2), indices, aux
