@@ -190,3 +190,14 @@ def test_back_translations_must_cover_the_split_exactly():
     assert [p.split(": ", 1)[1] for p in exc.value.problems] == ["b: missing hypothesis; expected one per split id",
                                                                  "z: not in the split"]
     check_back_translations(BackTranslations({"a": "x", "b": "y"}, "bt-0"), ["a", "b"])
+
+
+def test_very_long_predictions_are_scored_in_chunks_with_the_same_numbers(submissions, scored, synth_tiny, smplfx,
+                                                                          monkeypatch):
+    """With a point budget so small that every prediction counts as very long, each one's points are computed
+    in chunks of frames and streamed through the DTW: every number is bit-identical to the batched path."""
+    from m3t_bench.scoring import points
+    monkeypatch.setattr(points, "POINT_BUDGET", 200)
+    monkeypatch.setattr(points, "STREAM_CHUNK_POINTS", 5_000)  # a few frames of the face region per chunk
+    chunked = score_submission(submissions["nearest-neighbour"], synth_tiny / DATASET, model=smplfx, jobs=1).results
+    assert _values(chunked) == _values(scored["nearest-neighbour"])

@@ -37,8 +37,9 @@ from numba import njit, prange
 
 from m3t_bench.errors import UserError
 from m3t_bench.metrics.dtw_core import (COST_KINDS, COST_L2, COST_PROCRUSTES, backtrack, dtw_cost_matrix, dtw_full,
-                                        frame_costs, transposed)
+                                        frame_costs, selected, transposed)
 from m3t_bench.metrics.dtw_pruning import dtw_pruned
+from m3t_bench.metrics.dtw_streamed import ChunkedPoints, dtw_streamed_pair
 from m3t_bench.metrics.procrustes import centred
 
 PAIRS_PER_CHUNK = 64
@@ -91,25 +92,13 @@ def _dtw_procrustes(a, b, prune):
 
 
 @njit(cache=True, nogil=True)
-def _selected(points, root, scored):
-    """(T, S, 3) float32: ``points[:, scored]`` minus ``points[:, root]`` per frame (no shift if root < 0)."""
-    out = np.empty((points.shape[0], scored.shape[0], 3), dtype=np.float32)
-    for t in range(points.shape[0]):
-        for u in range(3):
-            shift = points[t, root, u] if root >= 0 else np.float32(0.0)
-            for k in range(scored.shape[0]):
-                out[t, k, u] = points[t, scored[k], u] - shift
-    return out
-
-
-@njit(cache=True, nogil=True)
 def _dtw_pair(a, b, kind, root, scored, prune):
     """DTW of one pair of (T, P, 3) float32 sequences on the points ``scored`` after the alignment of
     ``kind`` (translation by ``root`` for COST_L2 when root >= 0, per-cell Procrustes for COST_PROCRUSTES).
     Returns ``(cost, steps, frame costs computed)``."""
     if kind == COST_L2:
-        return _dtw_l2(_selected(a, root, scored), _selected(b, root, scored), prune)
-    return _dtw_procrustes(_selected(a, -1, scored), _selected(b, -1, scored), prune)
+        return _dtw_l2(selected(a, root, scored), selected(b, root, scored), prune)
+    return _dtw_procrustes(selected(a, -1, scored), selected(b, -1, scored), prune)
 
 
 @njit(cache=True, parallel=True)
@@ -166,7 +155,10 @@ def dtw_points_many(preds: list[np.ndarray], refs: list[np.ndarray], *, kind: st
     every cell (the reference the pruned kernel is checked against; same costs and paths, more work).
 
     Returns a :class:`DTWBatch` (costs, path lengths, frame costs computed). Pairs go to the kernel in
-    chunks packed into two reused buffers (no per-call gigabyte copies).
+    chunks packed into two reused buffers (no per-call gigabyte copies). A prediction given as
+    :class:`~m3t_bench.metrics.dtw_streamed.ChunkedPoints` (a very long one, in chunks of frames) runs on its
+    own with memory bounded by its reference (:func:`~m3t_bench.metrics.dtw_streamed.dtw_streamed_pair`;
+    same cost and path, always pruned; its ``frame_costs`` entry is -1).
 
     >>> import numpy as np
     >>> a = np.zeros((4, 2, 3), np.float32); b = a[:2] + np.float32(0.5)
@@ -179,6 +171,17 @@ def dtw_points_many(preds: list[np.ndarray], refs: list[np.ndarray], *, kind: st
     lengths = np.empty(n_pairs, dtype=np.int64)
     cells = np.empty(n_pairs, dtype=np.int64)
     if n_pairs == 0:
+        return DTWBatch(costs, lengths, cells)
+    streamed = [k for k, p in enumerate(preds) if isinstance(p, ChunkedPoints)]
+    if streamed:  # very long predictions in chunks of frames: one pair at a time, memory bounded by the reference
+        batched = [k for k in range(n_pairs) if not isinstance(preds[k], ChunkedPoints)]
+        if batched:
+            out = dtw_points_many([preds[k] for k in batched], [refs[k] for k in batched], kind=kind, root=root,
+                                  scored=scored, jobs=jobs, prune=prune)
+            costs[batched], lengths[batched], cells[batched] = out.costs, out.path_lengths, out.frame_costs
+        for k in streamed:
+            costs[k], lengths[k] = dtw_streamed_pair(preds[k], refs[k], kind=kind, root=root, scored=scored)
+            cells[k] = -1  # (not counted on this path)
         return DTWBatch(costs, lengths, cells)
     chunks = [slice(c, min(c + PAIRS_PER_CHUNK, n_pairs)) for c in range(0, n_pairs, PAIRS_PER_CHUNK)]
     n_points = preds[0].shape[1]

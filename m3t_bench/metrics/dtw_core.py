@@ -145,3 +145,15 @@ def dtw_full(kind, x, y, sums, work, n1, n2):
         frame_costs(kind, x, y, sums, work, i, 0, n2, row)
         accumulate_row(i, row, acc, steps)
     return acc[n1 - 1, n2 - 1], steps
+
+
+@njit(cache=True, nogil=True)
+def selected(points, root, scored):
+    """(T, S, 3) float32: ``points[:, scored]`` minus ``points[:, root]`` per frame (no shift if root < 0)."""
+    out = np.empty((points.shape[0], scored.shape[0], 3), dtype=np.float32)
+    for t in range(points.shape[0]):
+        for u in range(3):
+            shift = points[t, root, u] if root >= 0 else np.float32(0.0)
+            for k in range(scored.shape[0]):
+                out[t, k, u] = points[t, scored[k], u] - shift
+    return out

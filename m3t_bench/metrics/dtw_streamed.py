@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from m3t_bench.metrics.dtw import _selected
-from m3t_bench.metrics.dtw_core import COST_KINDS, COST_L2, DIAGONAL, LEFT, UP, backtrack, frame_costs, step, transposed
+from m3t_bench.metrics.dtw_core import (COST_KINDS, COST_L2, DIAGONAL, LEFT, UP, backtrack, frame_costs, selected, step,
+                                        transposed)
 from m3t_bench.metrics.dtw_pruning import L2_MAX_CHUNK, PRUNE_MARGIN, _alive_span, _continue_left, reference_path_columns
 from m3t_bench.metrics.procrustes import centred
 
@@ -36,6 +36,20 @@ class ChunkedPoints:
     n_frames: int
     n_points: int
     chunks: Callable[[], Iterator[np.ndarray]]
+
+    def __len__(self) -> int:
+        return self.n_frames
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """The shape of the array it stands for."""
+        return (self.n_frames, self.n_points, 3)
+
+    @classmethod
+    def of_array(cls, points: np.ndarray, frames_per_chunk: int) -> "ChunkedPoints":
+        """An array seen in chunks of ``frames_per_chunk`` frames."""
+        return cls(len(points), points.shape[1],
+                   lambda: (points[i:i + frames_per_chunk] for i in range(0, len(points), frames_per_chunk)))
 
 
 @njit(cache=True, nogil=True)
@@ -127,8 +141,8 @@ def _frames(chunk: np.ndarray, kind: int, root: int, scored: np.ndarray) -> np.n
     """One chunk prepared exactly as the batched kernel prepares the whole sequence (per frame)."""
     chunk = np.ascontiguousarray(chunk, dtype=np.float32)
     if kind == COST_L2:
-        return _selected(chunk, root, scored)
-    return centred(_selected(chunk, -1, scored))
+        return selected(chunk, root, scored)
+    return centred(selected(chunk, -1, scored))
 
 
 def dtw_streamed_pair(pred: ChunkedPoints, ref: np.ndarray, *, kind: str, root: int,
@@ -140,7 +154,7 @@ def dtw_streamed_pair(pred: ChunkedPoints, ref: np.ndarray, *, kind: str, root: 
     scored = np.ascontiguousarray(scored, dtype=np.int64)
     ref = np.ascontiguousarray(ref, dtype=np.float32)
     n1, n2 = pred.n_frames, ref.shape[0]
-    y = transposed(_selected(ref, root, scored)) if kind_id == COST_L2 else centred(_selected(ref, -1, scored))
+    y = transposed(selected(ref, root, scored)) if kind_id == COST_L2 else centred(selected(ref, -1, scored))
     sums, work, costs = np.empty(n2, dtype=np.float32), np.zeros((4, 4, 4)), np.empty(n2)
     steps = np.empty((n1, n2), dtype=np.int8)
     rows = np.empty((2, n2))

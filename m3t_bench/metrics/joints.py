@@ -17,8 +17,9 @@ ALIGNMENTS = ("root", "procrustes", "none")
 
 
 def check_points(points: np.ndarray, field: str) -> np.ndarray:
-    """Return ``points`` as an array after checking it is a finite, non-empty (T, P, 3) sequence."""
-    arr = np.asarray(points)
+    """Return ``points`` as an array after checking it is a finite, non-empty (T, P, 3) sequence (a
+    :class:`~m3t_bench.metrics.dtw_streamed.ChunkedPoints` is gathered into one array)."""
+    arr = np.concatenate(list(points.chunks())) if hasattr(points, "chunks") else np.asarray(points)
     if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise UserError(f"expected a (T, P, 3) point sequence with T, P >= 1, got shape {arr.shape}", field=field)
     if not np.issubdtype(arr.dtype, np.floating):

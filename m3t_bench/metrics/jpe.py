@@ -24,8 +24,9 @@ import numpy as np
 
 from m3t_bench.errors import UserError
 from m3t_bench.metrics.dtw import dtw_points_many
-from m3t_bench.metrics.joints import (ALIGNMENTS, check_pair, check_root, resolve_scored, root_relative,
-                                      similarity_procrustes)
+from m3t_bench.metrics.dtw_streamed import ChunkedPoints
+from m3t_bench.metrics.joints import (ALIGNMENTS, check_pair, check_points, check_root, resolve_scored,
+                                      root_relative, similarity_procrustes)
 from m3t_bench.metrics.procrustes import procrustes_cost
 
 NORMS = ("path", "ref", "sum")
@@ -67,13 +68,25 @@ def _fastdtw_costs(pred: np.ndarray, ref: np.ndarray, align: str, root: int, sco
     return float(total), len(path)
 
 
+def _checked_chunked_pair(pred: ChunkedPoints, ref: np.ndarray) -> tuple[ChunkedPoints, np.ndarray]:
+    """A very long prediction given in chunks of frames (kept chunked for the exact DTW; its values are
+    checked by the scorer that produced them) and its checked reference."""
+    ref = check_points(ref, "ref")
+    if pred.n_frames < 1 or pred.n_points != ref.shape[1]:
+        raise UserError(f"pred has {pred.n_frames} frames of {pred.n_points} points, ref {ref.shape[1]} points; "
+                        f"expected T >= 1 and equal point counts", field="pred")
+    return pred, ref
+
+
 def dtw_jpe_many(preds: Sequence[np.ndarray], refs: Sequence[np.ndarray], *, align: str = "root",
                  norm: str = "path", unit: str = "mm", root: int = 0,
                  scored: Sequence[int] | np.ndarray | None = None, backend: str = "exact",
                  fastdtw_radius: int = 1, jobs: int | None = None) -> np.ndarray:
     """DTW-JPE (``align="root"``/``"none"``) or DTW-PA-JPE (``align="procrustes"``) of many pairs.
 
-    ``preds[k]`` (T1_k, P, 3) and ``refs[k]`` (T2_k, P, 3) in metres; all pairs share P. ``scored``: point
+    ``preds[k]`` (T1_k, P, 3) and ``refs[k]`` (T2_k, P, 3) in metres (with the exact backend a very long
+    prediction may be a :class:`~m3t_bench.metrics.dtw_streamed.ChunkedPoints`: same value, memory bounded by
+    its reference); all pairs share P. ``scored``: point
     indices averaged (default all). ``backend="exact"`` runs the compiled exact DTW with pairs in parallel
     on ``jobs`` threads; ``"fastdtw"`` runs the approximate fastdtw (radius ``fastdtw_radius``) for
     compatibility with peers that used it. Returns (N,) float64 values in ``unit``.
@@ -93,7 +106,8 @@ def dtw_jpe_many(preds: Sequence[np.ndarray], refs: Sequence[np.ndarray], *, ali
                         field="preds")
     if len(preds) == 0:
         return np.zeros(0)
-    pairs = [check_pair(p, r) for p, r in zip(preds, refs)]
+    pairs = [_checked_chunked_pair(p, r) if isinstance(p, ChunkedPoints) and backend == "exact"
+             else check_pair(p, r) for p, r in zip(preds, refs)]
     n_points = pairs[0][0].shape[1]
     if any(p.shape[1] != n_points for p, _ in pairs):
         raise UserError("all pairs must have the same number of points per frame", field="preds")

@@ -12,10 +12,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from m3t_bench.metrics.dtw_streamed import ChunkedPoints
+from m3t_bench.motion import MotionSequence
 from m3t_bench.scoring.submission import Submission
 
 #: Points (frames x evaluation points) per batched forward pass and DTW chunk (~190 MB per float32 array).
 POINT_BUDGET = 16_000_000
+#: Points per forward pass of a prediction too long for ``POINT_BUDGET`` on its own, whose points are computed
+#: in chunks of frames whenever the DTW asks for them (~48 MB per float32 array; :func:`chunked_model_points`).
+STREAM_CHUNK_POINTS = POINT_BUDGET // 4
 #: Joint sets up to this many points are evaluated together in one forward pass.
 SHARED_PASS_MAX_POINTS = 1000
 STREAM_NAMES = ("body", "lhand", "rhand", "face")
@@ -43,6 +48,26 @@ def model_points(model, set_names: tuple[str, ...], seqs: list, refs: list) -> d
         points = model.evaluation_points_many(tuple(set_names), **{s: _frames_tensor(seqs, s) for s in STREAM_NAMES},
                                               shape=_shape_tensor(refs, lengths))
     return {name: _split_frames(p, lengths) for name, p in points.items()}
+
+
+def needs_chunking(seq, n_points: int) -> bool:
+    """Whether one prediction alone has more frames x points than ``POINT_BUDGET`` (e.g. a 10x-long
+    prediction on the face region): its points are then computed in chunks (:func:`chunked_model_points`)."""
+    return seq.n_frames * n_points > POINT_BUDGET
+
+
+def chunked_model_points(model, set_name: str, seq, ref) -> ChunkedPoints:
+    """The evaluation points of joint set ``set_name`` for a very long sequence ``seq`` (with the shape of its
+    reference ``ref``), computed ``STREAM_CHUNK_POINTS`` at a time whenever the DTW asks for them (twice: for
+    the pruning's upper bound and for the DP), never held whole."""
+    n_points = len(model.joint_set(set_name).points)
+    frames = max(1, STREAM_CHUNK_POINTS // n_points)
+
+    def chunks():
+        for start in range(0, seq.n_frames, frames):
+            part = MotionSequence(**{s: getattr(seq, s)[start:start + frames] for s in STREAM_NAMES})
+            yield model_points(model, (set_name,), [part], [ref])[set_name][0]
+    return ChunkedPoints(seq.n_frames, n_points, chunks)
 
 
 def passes(set_sizes: dict[str, int]) -> list[tuple[str, ...]]:

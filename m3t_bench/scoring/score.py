@@ -32,7 +32,8 @@ from m3t_bench.results import build_results, per_sample_text, results_text
 from m3t_bench.scoring.backtranslation import BackTranslations, check_back_translations, read_hypotheses_file
 from m3t_bench.scoring.backtranslators import load_backtranslator, signature_id
 from m3t_bench.scoring.items import N_BOOTSTRAP, ScoreItem, protocol_items, summarise
-from m3t_bench.scoring.points import chunk_ids, model_points, passes, skeleton_columns
+from m3t_bench.scoring.points import (chunk_ids, chunked_model_points, model_points, needs_chunking, passes,
+                                     skeleton_columns)
 from m3t_bench.scoring.submission import JOINTS_KIND, Submission, check_submission, predictions_sha256
 
 #: Input kinds of the metrics a submission can be scored on (see :data:`m3t_bench.protocols.INPUTS`).
@@ -139,7 +140,10 @@ def _pass_values(names: tuple[str, ...], items: list[ScoreItem], sub: Submission
     for chunk in chunk_ids(sub.ids, sub, refs, n_points):
         chunk_refs = [refs[i] for i in chunk]
         ref_points = model_points(model, names, chunk_refs, chunk_refs)
-        if columns is None:
+        if columns is None and len(chunk) == 1 and needs_chunking(sub.samples[chunk[0]], n_points):
+            # one very long prediction: its points in chunks of frames, memory bounded by the reference
+            pred_points = {n: [chunked_model_points(model, n, sub.samples[chunk[0]], chunk_refs[0])] for n in names}
+        elif columns is None:
             pred_points = model_points(model, names, [sub.samples[i] for i in chunk], chunk_refs)
         else:
             joints = [np.asarray(sub.samples[i].joints, dtype=np.float32) for i in chunk]
@@ -181,6 +185,19 @@ def _back_translations(sub: Submission, split, *, bt_hyps, bt_model, bt_device: 
     if back_translations is not None:
         check_back_translations(back_translations, split.ids)
     return back_translations
+
+
+def check_finite(values: dict[ScoreItem, np.ndarray], ids: list[str]) -> None:
+    """:class:`UserError` when a per-sample value (or statistics row) is NaN/Inf, naming the item and the first
+    sample (``ids``: the rows' sample ids), so that such a number never reaches a table or a file. Inputs
+    within the data contract's limits do not produce one; a refusal here means an input validation let
+    through or a bug."""
+    for it, vals in values.items():
+        bad = ~np.isfinite(np.asarray(vals, dtype=np.float64))
+        if bad.any():
+            first = int(np.argwhere(bad)[0][0])
+            raise UserError(f"{it.metric} {it.part} is not finite for sample {ids[first]!r} ({int(bad.sum())} value(s)); "
+                            f"nothing is written (please report the input)", field="scores")
 
 
 def _protocol(protocol: str | Protocol) -> Protocol:
@@ -226,6 +243,7 @@ def score_submission(pred_dir: str | Path, dataset: str | Path, *, split: str = 
         skipped += [_skip(it, reason) for it in text_items]
     else:
         values.update(text_values(text_items, back_translations, sp))
+    check_finite(values, sub.ids)  # every value array is in sorted-id order (see below)
     results = build_results(
         system=sub.meta, protocol=proto.name, body_model_id=model.model_id,
         dataset={"name": sp.spec.name, "version": sp.spec.version, "split": sp.split,
