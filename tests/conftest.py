@@ -18,6 +18,19 @@ settings.register_profile("ci", max_examples=40, deadline=None,
 settings.load_profile("ci")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_reference_cache(tmp_path_factory):
+    """Scoring from the command line caches reference points under $M3T_CACHE_DIR: a temporary folder here,
+    never the user's cache directory."""
+    before = os.environ.get("M3T_CACHE_DIR")
+    os.environ["M3T_CACHE_DIR"] = str(tmp_path_factory.mktemp("reference-cache"))
+    yield
+    if before is None:
+        os.environ.pop("M3T_CACHE_DIR", None)
+    else:
+        os.environ["M3T_CACHE_DIR"] = before
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The real annotation folder; skips the test when it is not there."""

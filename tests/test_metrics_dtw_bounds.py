@@ -154,3 +154,26 @@ def test_cluster_pruning_equals_unpruned_real(skeletons):
         assert many_a.shape[1] >= MIN_POINTS
         assert_clusters_exact(many_a, many_b)
         assert assert_clusters_exact(many_a, warped_copy(many_a, rng)) < 0.5
+
+
+def test_device_cost_matrices_agree_with_the_compiled_kernels():
+    """The --device path (torch cost matrices, the DP on the CPU), run on the CPU: the same costs within float32
+    rounding and the same paths, for joint-sized and face-sized point sets."""
+    from m3t_bench.metrics.dtw_device import dtw_points_on_device
+    rng = np.random.default_rng(9)
+    for points in (21, MIN_POINTS + 10):
+        preds = [smooth_motion(rng, int(n), points) for n in rng.integers(5, 60, size=6)]
+        refs = [warped_copy(p, rng) if k % 2 else smooth_motion(rng, 40, points) for k, p in enumerate(preds)]
+        for root in (0, -1):
+            scored = np.arange(1, points)
+            compiled = dtw_points_many(preds, refs, kind="l2", root=root, scored=scored)
+            costs, lengths = dtw_points_on_device(preds, refs, root=root, scored=scored, device="cpu")
+            np.testing.assert_allclose(costs, compiled.costs, rtol=1e-5)
+            np.testing.assert_array_equal(lengths, compiled.path_lengths)
+    values = dtw_jpe(preds[0], refs[0]), dtw_jpe_many_on("cpu", preds[0], refs[0])
+    assert values[1] == pytest.approx(values[0], rel=1e-5)
+
+
+def dtw_jpe_many_on(device, pred, ref):
+    from m3t_bench.metrics import dtw_jpe_many
+    return float(dtw_jpe_many([pred], [ref], device=device)[0])
