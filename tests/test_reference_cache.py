@@ -53,14 +53,17 @@ def test_cold_and_warm_cache_give_the_uncached_scores(submission, uncached, synt
                                                       monkeypatch):
     cold = score_submission(submission, synth_tiny / DATASET, model=smplfx, cache_dir=tmp_path).results
     entries = sorted(tmp_path.glob("*/*.npz"))
-    assert entries and len({p.parent for p in entries}) == 2        # one entry per pass: small sets, face
+    assert entries and len({p.parent for p in entries}) == 1        # the joint sets' pass (not the face)
+    with np.load(entries[0], allow_pickle=False) as f:
+        assert sorted(f.files) == ["body", "lhand", "rhand", "sha256"]
     calls = _count_forwards(smplfx, monkeypatch)
     warm = score_submission(submission, synth_tiny / DATASET, model=smplfx, cache_dir=tmp_path).results
     assert _same(cold, uncached) and _same(warm, uncached)
-    # the warm run forwards the predictions only: as many frames per pass as the submission has
+    # the warm run forwards the predictions of both passes and the references of the face pass only
     from m3t_bench.scoring.score import validate_against_split
-    sub, _ = validate_against_split(submission, synth_tiny / DATASET)
-    assert sum(calls) == 2 * sum(s.n_frames for s in sub.samples.values())
+    sub, split = validate_against_split(submission, synth_tiny / DATASET)
+    predicted = sum(s.n_frames for s in sub.samples.values())
+    assert sum(calls) == 2 * predicted + sum(int(e["n_frames"]) for e in split.entries)
 
 
 def test_corrupted_entries_are_recomputed(submission, uncached, synth_tiny, smplfx, tmp_path):
@@ -116,16 +119,17 @@ def test_concurrent_writers_leave_valid_entries(tmp_path):
 def test_the_key_separates_what_the_points_depend_on(synth_tiny, smplfx, tmp_path):
     from m3t_bench.datasets import open_split
     test, train = open_split(synth_tiny / DATASET, "test"), open_split(synth_tiny / DATASET, "train")
-    roots = {open_reference_cache(tmp_path, split=test, model=smplfx, names=("face",)).root,
-             open_reference_cache(tmp_path, split=train, model=smplfx, names=("face",)).root,
+    roots = {open_reference_cache(tmp_path, split=test, model=smplfx, names=("lhand",)).root,
+             open_reference_cache(tmp_path, split=train, model=smplfx, names=("lhand",)).root,
              open_reference_cache(tmp_path, split=test, model=smplfx, names=("body", "lhand")).root}
     smplfx.fast_mesh = False
     try:
-        roots.add(open_reference_cache(tmp_path, split=test, model=smplfx, names=("face",)).root)
+        roots.add(open_reference_cache(tmp_path, split=test, model=smplfx, names=("lhand",)).root)
     finally:
         smplfx.fast_mesh = True
     assert len(roots) == 4
-    assert open_reference_cache(tmp_path, split=test, model=smplfx, names=("face",)).root in roots
+    assert open_reference_cache(tmp_path, split=test, model=smplfx, names=("lhand",)).root in roots
+    assert open_reference_cache(tmp_path, split=test, model=smplfx, names=("face",)) is None   # recomputed
 
 
 def test_cli_cache_dir_and_no_cache(submission, synth_tiny, standin_dir, tmp_path, capsys):

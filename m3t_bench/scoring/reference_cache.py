@@ -1,4 +1,5 @@
-"""The reference cache: a split's reference evaluation points, computed once and reused by every scoring run.
+"""The reference cache: a split's reference evaluation points, computed once and reused by every scoring run
+(the joint sets; the face region is recomputed, see :data:`CACHED_MAX_POINTS`).
 
 An entry is keyed by everything the points depend on: the dataset manifest's sha256, the split, the body
 model id, the joint sets (names and resolved point lists), the toolkit version, the evaluation path (fast or
@@ -28,6 +29,11 @@ from m3t_bench.fileio import atomic_write, atomic_write_text
 
 #: Bumped whenever the evaluation points of a given key would change (a new forward, a new point layout).
 CACHE_FORMAT = 1
+#: Passes over more points per frame than this are not cached: the face region's 5,024 points take 60 KB per
+#: frame (11 GB for a 1,176-sequence split), and reading and verifying them costs about what the fast
+#: forward costs (measured: 150 us per frame read + sha256 vs 170-230 us per frame forward, busy 2-core
+#: machine), while writing them (0.17 GB/s) would double a cold run.
+CACHED_MAX_POINTS = 1000
 #: Environment variable naming the cache folder (else the user's cache directory).
 CACHE_DIR_ENV = "M3T_CACHE_DIR"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
@@ -86,10 +92,12 @@ class ReferenceCache:
         atomic_write(self._path(sample_id), write)
 
 
-def open_reference_cache(cache_dir: str | Path, *, split, model, names: tuple[str, ...]) -> ReferenceCache:
+def open_reference_cache(cache_dir: str | Path, *, split, model, names: tuple[str, ...]) -> ReferenceCache | None:
     """The entry of ``split``'s reference points on the joint sets ``names`` of ``model`` (created on first
-    use) under ``cache_dir``."""
+    use) under ``cache_dir``; None for sets of more than :data:`CACHED_MAX_POINTS` points in all."""
     sets = {name: list(model.joint_set(name).points) for name in names}
+    if sum(len(p) for p in sets.values()) > CACHED_MAX_POINTS:
+        return None
     device = model.template.device.type
     key = {"format": CACHE_FORMAT, "toolkit": m3t_bench.__version__, "dataset": split.spec.id, "split": split.split,
            "manifest_sha256": split.manifest_sha256, "body_model": model.model_id,
