@@ -12,8 +12,10 @@ within float32 rounding, the tests hold it to 1e-6 m), arranged for speed:
   straight to its place in the output: a row skinned by one joint with weight 1 (most of the face: head,
   jaw, eyes) gets that joint's rigid transform; the others blend their joints' 3x4 transforms.
 
-Plans with regressed points or mesh rows that are not themselves points (regressor supports) keep the
-reference path, as do tensors on other devices (the compiled pass is CPU code).
+Plans of fewer than :data:`MIN_ROWS` rows (the joint sets: their numbers stay bit for bit as before, and
+there is little to gain), plans with regressed points or with mesh rows that are not themselves points
+(regressor supports) keep the reference path, as do tensors on other devices (the compiled pass is CPU
+code).
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from numba import njit
 from torch import Tensor
 
 from m3t_bench.motion.layout import N_BODY_SHAPE
+
+#: Plans with at least this many mesh rows take the fast path (the face: 5,023; the hands' fingertips: 5).
+MIN_ROWS = 1000
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,7 @@ def build_fast_mesh(mesh, gather: np.ndarray, n_chain: int) -> FastMesh | None:
     column in [chain joints | rows | regressed]), or None when the plan needs the reference path."""
     n_rows = mesh.rows.numel()
     from_rows = (gather >= n_chain) & (gather < n_chain + n_rows)
-    if mesh.regressor.shape[0] or mesh.weights.device.type != "cpu" or mesh.weights.dtype != torch.float32 \
+    if n_rows < MIN_ROWS or mesh.regressor.shape[0] or mesh.weights.device.type != "cpu" or mesh.weights.dtype != torch.float32 \
             or sorted(gather[from_rows] - n_chain) != list(range(n_rows)):
         return None
     weights, static = mesh.weights, mesh.static
