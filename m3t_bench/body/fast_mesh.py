@@ -38,8 +38,9 @@ class FastMesh:
     """``dirs (D, R·3)``: expression/eyelid directions and pose correctives; ``template (R·3,)``,
     ``body_dirs (R·3, 10)``, ``flame_shape_dirs (R·3, 300)``; ``rigid_joint (R,)``: the skinning column that
     moves a row rigidly (-1: blended with ``weights (R, K)`` and ``static (R,)``); ``row_point (R,)``: each
-    row's column in the plan's points; ``joint_point`` / ``joint_chain``: the points that are chain joints
-    and their chain columns."""
+    row's (first) column in the plan's points; ``joint_point`` / ``joint_chain``: the points that are chain
+    joints and their chain columns; ``copy_point`` / ``copy_from``: points repeating a row (several sets in one
+    plan) and the point they copy."""
 
     dirs: Tensor
     template: Tensor
@@ -51,6 +52,8 @@ class FastMesh:
     row_point: np.ndarray
     joint_point: Tensor
     joint_chain: Tensor
+    copy_point: Tensor
+    copy_from: Tensor
 
 
 def build_fast_mesh(mesh, gather: np.ndarray, n_chain: int) -> FastMesh | None:
@@ -58,14 +61,18 @@ def build_fast_mesh(mesh, gather: np.ndarray, n_chain: int) -> FastMesh | None:
     column in [chain joints | rows | regressed]), or None when the plan needs the reference path."""
     n_rows = mesh.rows.numel()
     from_rows = (gather >= n_chain) & (gather < n_chain + n_rows)
-    if n_rows < MIN_ROWS or mesh.regressor.shape[0] or mesh.weights.device.type != "cpu" or mesh.weights.dtype != torch.float32 \
-            or sorted(gather[from_rows] - n_chain) != list(range(n_rows)):
+    if n_rows < MIN_ROWS or mesh.regressor.shape[0] or mesh.weights.device.type != "cpu" \
+            or mesh.weights.dtype != torch.float32 or len(np.unique(gather[from_rows])) != n_rows:
         return None
     weights, static = mesh.weights, mesh.static
     single = ((weights != 0).sum(1) == 1) & (weights.amax(1) == 1.0) & (static == 0)
     rigid_joint = torch.where(single, weights.argmax(1), torch.full_like(single, -1, dtype=torch.long))
+    points = np.nonzero(from_rows)[0]
+    rows = gather[points] - n_chain
+    first = np.unique(rows, return_index=True)[1]                 # a row's first point gets the skinned row
     row_point = np.empty(n_rows, dtype=np.int64)
-    row_point[gather[from_rows] - n_chain] = np.nonzero(from_rows)[0]
+    row_point[rows[first]] = points[first]
+    repeated = np.setdiff1d(np.arange(len(points)), first)        # further points of the same row: copies
     linear = mesh.linear
     return FastMesh(dirs=linear[:-1].contiguous(), template=linear[-1].contiguous(),
                     body_dirs=mesh.body_dirs.reshape(n_rows * 3, -1).contiguous(),
@@ -73,7 +80,8 @@ def build_fast_mesh(mesh, gather: np.ndarray, n_chain: int) -> FastMesh | None:
                     rigid_joint=rigid_joint.numpy(), weights=weights.contiguous().numpy(),
                     static=static.contiguous().numpy(), row_point=row_point,
                     joint_point=torch.as_tensor(np.nonzero(~from_rows)[0]),
-                    joint_chain=torch.as_tensor(gather[~from_rows]))
+                    joint_chain=torch.as_tensor(gather[~from_rows]), copy_point=torch.as_tensor(points[repeated]),
+                    copy_from=torch.as_tensor(row_point[rows[repeated]]))
 
 
 def shape_runs(fast: FastMesh, betas: Tensor | None, n: int) -> tuple[np.ndarray, Tensor]:

@@ -398,6 +398,7 @@ class SMPLFX(nn.Module):
             v = blended_rows(fast, coeffs[s:s + step], starts, shaped, s)
             skin_rows(v.numpy(), skinning[s:s + step], fast.rigid_joint, fast.weights, fast.static, fast.row_point,
                       points[s:s + step].numpy())
+        points[:, fast.copy_point] = points[:, fast.copy_from]
         return points
 
     def _mesh_vertices(self, mesh: MeshRows, rot: Tensor, betas: Tensor | None, flame: Tensor,
