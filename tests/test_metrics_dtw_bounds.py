@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from m3t_bench.metrics import dtw, dtw_jpe, frame_cost_matrix
 from m3t_bench.metrics.dtw import dtw_points_many
 from m3t_bench.metrics.dtw_bounds import MIN_POINTS, lower_bound_matrix, point_clusters
-from tests.test_metrics_dtw_pruned import smooth_motion, warped_copy
+from tests.test_metrics_dtw_pruned import skeletons, smooth_motion, warped_copy  # noqa: F401 (fixture)
 
 dtw_module = importlib.import_module("m3t_bench.metrics.dtw")   # the package exports a function of that name
 
@@ -25,12 +25,6 @@ def assert_clusters_exact(a, b):
     assert pruned.cost == full.cost
     np.testing.assert_array_equal(pruned.path, full.path)
     return pruned.frame_costs / full.frame_costs
-
-
-@pytest.fixture(scope="module")
-def skeletons(shared_data):
-    with np.load(shared_data / "skeletons" / "phoenix14t_3d_skels_50joints.npz", allow_pickle=False) as f:
-        return [f[k].astype(np.float32) for k in sorted(f.keys())]
 
 
 @settings(max_examples=50, deadline=None)
