@@ -190,7 +190,8 @@ def get_protocol(name: str) -> Protocol:
 
 # ------------------------------------------------------------------------------------------------ metrics
 _DTW = dict(inputs="points", compute=dtw_jpe_many, parameters=("align", "norm", "unit", "backend", "fastdtw_radius"),
-            context=("root", "scored", "jobs", "device"), signature_keys=("part", "align", "norm", "unit", "dtw", "bm", "ds"))
+            context=("root", "scored", "jobs", "device"),
+            signature_keys=("part", "align", "norm", "unit", "dtw", "bm", "ds"))
 _PA = dict(inputs="points", parameters=("unit",), context=("scored",), signature_keys=("part", "unit", "bm", "ds"))
 _TEXT = dict(inputs="text", parameters=("zh_tokenize",), context=("lang",), signature_keys=("part", "tok", "bt", "ds"),
              parts=("text",))

@@ -40,6 +40,14 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def skeletons(shared_data) -> list:
+    """The real Phoenix-2014T 3-D skeleton sequences (T, 50, 3) float32 (skips without the data)."""
+    import numpy as np
+    with np.load(shared_data / "skeletons" / "phoenix14t_3d_skels_50joints.npz", allow_pickle=False) as f:
+        return [f[k].astype(np.float32) for k in sorted(f.keys())]
+
+
+@pytest.fixture(scope="session")
 def standin_dir(tmp_path_factory) -> Path:
     """A stand-in SMPL-X/FLAME/correspondence folder written by `m3t-bench assets standin`'s code."""
     from m3t_bench.body.standin import write_standin_assets

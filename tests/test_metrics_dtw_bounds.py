@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from m3t_bench.metrics import dtw, dtw_jpe, frame_cost_matrix
 from m3t_bench.metrics.dtw import dtw_points_many
 from m3t_bench.metrics.dtw_bounds import MIN_POINTS, lower_bound_matrix, point_clusters
-from tests.test_metrics_dtw_pruned import skeletons, smooth_motion, warped_copy  # noqa: F401 (fixture)
+from tests.test_metrics_dtw_pruned import smooth_motion, warped_copy
 
 dtw_module = importlib.import_module("m3t_bench.metrics.dtw")   # the package exports a function of that name
 

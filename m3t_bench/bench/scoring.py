@@ -109,6 +109,7 @@ def _distance_rate(n_points: int, threads: int) -> float:
 
 
 TARGETS = {"warm": 30.0, "cold": 60.0, "joint": 5.0}
+RUNS = ("today", "no cache", "cold", "warm")
 
 
 @contextlib.contextmanager
@@ -196,7 +197,8 @@ def _single_call() -> tuple[float, float]:
 def _verdict(label: str, seconds: float, target: float) -> str:
     if seconds <= target:
         return f"{label}: {seconds:.1f} s <= {target:.0f} s: target met"
-    return f"{label}: {seconds:.1f} s > {target:.0f} s: target missed by {seconds - target:.1f} s ({seconds / target:.2f}x)"
+    return (f"{label}: {seconds:.1f} s > {target:.0f} s: target missed by {seconds - target:.1f} s "
+            f"({seconds / target:.2f}x)")
 
 
 def run(quick: bool) -> list[str]:
@@ -229,25 +231,25 @@ def run(quick: bool) -> list[str]:
     with tempfile.TemporaryDirectory() as cache_dir:
         def cache(names):
             return open_reference_cache(cache_dir, split=split, model=model, names=names)
-        for run_name in ("today", "no cache", "cold", "warm"):
+        for run_name in RUNS:
             for label, group in groups.items():
                 with todays_path(model) if run_name == "today" else contextlib.nullcontext():
                     dt, v = _score_timed(group, sub, refs, model, jobs, cache if run_name in ("cold", "warm") else None)
-                times[run_name, label], values[run_name, label] = dt, {it.metric + "/" + it.part: x for it, x in v.items()}
+                times[run_name, label] = dt
+                values[run_name, label] = {f"{it.metric}/{it.part}": x for it, x in v.items()}
     pairs = [(preds[i].n_frames, refs[i].n_frames) for i in ids]
     cells = float(sum(a * b for a, b in pairs))
     lines = [f"workload: {n} sequences (lengths median {np.median(lengths):.0f}, mean {lengths.mean():.0f} frames "
              f"at 30 fps), {cells / 1e6:.1f} M DTW cells per metric, stand-in SMPL-FX, {jobs} threads",
              "seconds per run (today = before issue 15: reference forward, face DTW with upper-bound pruning only, "
              "no reference cache):",
-             f"  {'':14}{'today':>9}{'no cache':>10}{'cold':>9}{'warm':>9}   today / warm"]
+             f"  {'':14}" + "".join(f"{r:>10}" for r in RUNS) + "   today / warm"]
     for label in groups:
-        row = [times[r, label] for r in ("today", "no cache", "cold", "warm")]
-        lines.append(f"  {label + ' metrics':14}" + "".join(f"{t:9.1f}" if k else f"{t:9.1f} " for k, t in enumerate(row))
-                     + f"   {row[0] / row[3]:.1f}x")
-    total = {r: times[r, "joint"] + times[r, "face"] for r in ("today", "no cache", "cold", "warm")}
-    lines.append(f"  {'all but BT':14}{total['today']:9.1f} {total['no cache']:9.1f}{total['cold']:9.1f}"
-                 f"{total['warm']:9.1f}   {total['today'] / total['warm']:.1f}x")
+        row = [times[r, label] for r in RUNS]
+        lines.append(f"  {label + ' metrics':14}" + "".join(f"{t:10.1f}" for t in row) + f"   {row[0] / row[3]:.1f}x")
+    total = {r: times[r, "joint"] + times[r, "face"] for r in RUNS}
+    lines.append(f"  {'all but BT':14}" + "".join(f"{total[r]:10.1f}" for r in RUNS)
+                 + f"   {total['today'] / total['warm']:.1f}x")
     for label in groups:
         lines.append(f"  {label} numbers, max relative difference to today's: no cache "
                      f"{_max_relative(values['no cache', label], values['today', label]):.1e}, cold "
@@ -295,6 +297,6 @@ def _peer_lines(model, groups, ids, refs, preds, cells, joint_time, face_time, m
     peer_joint = per_cell * cells * len(groups["joint"]) + per_frame_forward * total_frames
     return [f"  peers' way for the joint metrics (SOKE-style pure-Python exact DTW + full forward per sample; "
             f"measured on {k} pairs, extrapolated): {peer_joint:.0f} s -> {peer_joint / joint_time:.0f}x slower",
-            f"  arithmetic bound of the unpruned DTW (point distances at the fused-loop rate): joint {bound_joint:.1f} s, "
-            f"face {bound_face:.1f} s at {rate_face / 1e9:.2f} G distances/s; the pruned face metric (forward "
-            f"included) runs at {face_time / bound_face:.2f}x that bound"]
+            f"  arithmetic bound of the unpruned DTW (point distances at the fused-loop rate): joint "
+            f"{bound_joint:.1f} s, face {bound_face:.1f} s at {rate_face / 1e9:.2f} G distances/s; the pruned face "
+            f"metric (forward included) runs at {face_time / bound_face:.2f}x that bound"]

@@ -96,7 +96,8 @@ def shape_runs(fast: FastMesh, betas: Tensor | None, n: int) -> tuple[np.ndarray
         starts, shapes = np.append(torch.nonzero(first).flatten().numpy(), n), betas[first]
     shaped = fast.template[None]
     if shapes is not None:
-        shaped = shaped + shapes[:, :N_BODY_SHAPE] @ fast.body_dirs.T + shapes[:, N_BODY_SHAPE:] @ fast.flame_shape_dirs.T
+        shaped = (shaped + shapes[:, :N_BODY_SHAPE] @ fast.body_dirs.T
+                  + shapes[:, N_BODY_SHAPE:] @ fast.flame_shape_dirs.T)
     return starts, shaped
 
 

@@ -45,7 +45,8 @@ def model_points(model, set_names: tuple[str, ...], seqs: list, refs: list) -> d
     return {name: _split_frames(p, lengths) for name, p in points.items()}
 
 
-def reference_points(model, set_names: tuple[str, ...], ids: list[str], refs: dict, cache=None) -> dict[str, list[np.ndarray]]:
+def reference_points(model, set_names: tuple[str, ...], ids: list[str], refs: dict,
+                     cache=None) -> dict[str, list[np.ndarray]]:
     """:func:`model_points` of the references ``refs[i]`` for ``i`` in ``ids``, taken from the reference
     ``cache`` (:class:`~m3t_bench.scoring.reference_cache.ReferenceCache`, or None) where it holds them;
     the others are computed in one pass and stored."""
