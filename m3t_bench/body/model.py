@@ -33,7 +33,7 @@ from smplx.lbs import blend_shapes, vertices2joints
 from torch import Tensor, nn
 
 from m3t_bench.body.assembly import assemble_smplfx
-from m3t_bench.body.fast_mesh import FastMesh, blended_rows, build_fast_mesh, shape_runs, skin_rows
+from m3t_bench.body.fast_mesh import FastMesh, build_fast_mesh, skin_rows
 from m3t_bench.body.files import load_correspondence, load_flame_arrays, load_smplx_arrays, locate_body_model_files
 from m3t_bench.body.joint_sets import VERTEX_PREFIX, JointSet, get_joint_set, point_kind
 from m3t_bench.body.skeleton import LOWER_BODY_JOINT_NAMES
@@ -385,30 +385,36 @@ class SMPLFX(nn.Module):
 
     def _fast_points(self, plan: EvaluationPlan, rot: Tensor, betas: Tensor | None, flame: Tensor, posed: Tensor,
                      transforms: Tensor) -> Tensor:
-        """The plan's points ``(n, P, 3)`` through :mod:`m3t_bench.body.fast_mesh` (CPU, float32)."""
+        """The plan's points ``(n, P, 3)`` through :mod:`m3t_bench.body.fast_mesh` (CPU, float32): the same
+        values as the reference path, bit for bit."""
         mesh, fast, n = plan.mesh, plan.fast, rot.shape[0]
         step = max(1, VERTEX_CHUNK_VALUES // (3 * mesh.rows.numel()))  # frames per cache-sized chunk
         per_frame = betas is not None and betas.shape[0] == n  # else one shape row (or none) for all frames
         points = posed.new_empty(n, len(plan.gather), 3)
         points[:, fast.joint_point] = posed[:, fast.joint_chain]
-        skinning = transforms[:, mesh.weight_cols].contiguous().numpy()
-        coeffs = torch.cat([flame, self._pose_features(rot)[:, mesh.pose_rows]], 1)
-        starts, shaped = shape_runs(fast, betas if per_frame or betas is None else betas[:1], n)
         for s in range(0, n, step):
-            v = blended_rows(fast, coeffs[s:s + step], starts, shaped, s)
-            skin_rows(v.numpy(), skinning[s:s + step], fast.rigid_joint, fast.weights, fast.static, fast.row_point,
-                      points[s:s + step].numpy())
+            v = self._unposed_rows(mesh, rot[s:s + step], betas[s:s + step] if per_frame else betas,
+                                   flame[s:s + step])
+            skinning = transforms[s:s + step, mesh.weight_cols]
+            blended = torch.matmul(fast.blended_weights, skinning.reshape(len(v), -1, 12))
+            skin_rows(v.numpy(), skinning.contiguous().numpy(), blended.numpy(), fast.rigid_joint, fast.static,
+                      fast.row_point, points[s:s + step].numpy())
         points[:, fast.copy_point] = points[:, fast.copy_from]
         return points
 
     def _mesh_vertices(self, mesh: MeshRows, rot: Tensor, betas: Tensor | None, flame: Tensor,
                        transforms: Tensor) -> Tensor:
         """The plan's mesh rows ``(n, R, 3)`` posed, for one chunk of frames."""
+        v = self._unposed_rows(mesh, rot, betas, flame)
+        return self._skin(v, transforms[:, mesh.weight_cols], mesh.weights, mesh.static)
+
+    def _unposed_rows(self, mesh: MeshRows, rot: Tensor, betas: Tensor | None, flame: Tensor) -> Tensor:
+        """The plan's mesh rows ``(n, R, 3)`` before skinning: template, expression/eyelid blends, pose
+        correctives (one product), then shape blends."""
         n = rot.shape[0]
         coeffs = torch.cat([flame, self._pose_features(rot)[:, mesh.pose_rows], flame.new_ones(n, 1)], 1)
         v = (coeffs @ mesh.linear).view(n, -1, 3)  # template + expression/eyelids + pose correctives
-        v = self._with_shape(v, betas, mesh.body_dirs, mesh.flame_shape_dirs)
-        return self._skin(v, transforms[:, mesh.weight_cols], mesh.weights, mesh.static)
+        return self._with_shape(v, betas, mesh.body_dirs, mesh.flame_shape_dirs)
 
     def _plan(self, names: tuple[str, ...]) -> EvaluationPlan:
         return self._cached_plan(names, lambda: tuple(p for name in names for p in self.joint_set(name).points))
