@@ -396,9 +396,8 @@ class SMPLFX(nn.Module):
             v = self._unposed_rows(mesh, rot[s:s + step], betas[s:s + step] if per_frame else betas,
                                    flame[s:s + step])
             skinning = transforms[s:s + step, mesh.weight_cols]
-            blended = torch.matmul(fast.blended_weights, skinning.reshape(len(v), -1, 12))
-            skin_rows(v.numpy(), skinning.contiguous().numpy(), blended.numpy(), fast.rigid_joint, fast.static,
-                      fast.row_point, points[s:s + step].numpy())
+            per_row = torch.matmul(mesh.weights, skinning.reshape(len(v), -1, 12))   # the reference's product
+            skin_rows(v.numpy(), per_row.numpy(), fast.static, fast.row_point, points[s:s + step].numpy())
         points[:, fast.copy_point] = points[:, fast.copy_from]
         return points
 
