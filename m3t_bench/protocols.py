@@ -33,7 +33,7 @@ from m3t_bench.signature import KEY_ORDER, Signature, signature_fields
 #: ``context`` names the ones its function takes). The function's positional arguments, per kind:
 INPUTS: Mapping[str, tuple[str, tuple[str, ...]]] = MappingProxyType({
     "points": ("preds, refs: lists of (T, P, 3) point sequences in metres of the item's joint set",
-               ("root", "scored", "jobs")),
+               ("root", "scored", "jobs", "device")),
     "text": ("hyps, refs: lists of back-translation hypotheses and reference texts", ("lang",)),
     "tokens": ("tokens: list of one modality's code-index arrays, one per sample", ("codebook_size",)),
     "recognition": ("scores (N, C), labels (N,): class scores and true classes", ()),
@@ -190,7 +190,8 @@ def get_protocol(name: str) -> Protocol:
 
 # ------------------------------------------------------------------------------------------------ metrics
 _DTW = dict(inputs="points", compute=dtw_jpe_many, parameters=("align", "norm", "unit", "backend", "fastdtw_radius"),
-            context=("root", "scored", "jobs"), signature_keys=("part", "align", "norm", "unit", "dtw", "bm", "ds"))
+            context=("root", "scored", "jobs", "device"),
+            signature_keys=("part", "align", "norm", "unit", "dtw", "bm", "ds"))
 _PA = dict(inputs="points", parameters=("unit",), context=("scored",), signature_keys=("part", "unit", "bm", "ds"))
 _TEXT = dict(inputs="text", parameters=("zh_tokenize",), context=("lang",), signature_keys=("part", "tok", "bt", "ds"),
              parts=("text",))

@@ -18,12 +18,33 @@ settings.register_profile("ci", max_examples=40, deadline=None,
 settings.load_profile("ci")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_reference_cache(tmp_path_factory):
+    """Scoring from the command line caches reference points under $M3T_CACHE_DIR: a temporary folder here,
+    never the user's cache directory."""
+    before = os.environ.get("M3T_CACHE_DIR")
+    os.environ["M3T_CACHE_DIR"] = str(tmp_path_factory.mktemp("reference-cache"))
+    yield
+    if before is None:
+        os.environ.pop("M3T_CACHE_DIR", None)
+    else:
+        os.environ["M3T_CACHE_DIR"] = before
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The real annotation folder; skips the test when it is not there."""
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real annotation data not found at {SHARED_DATA} (set M3T_DATA)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def skeletons(shared_data) -> list:
+    """The real Phoenix-2014T 3-D skeleton sequences (T, 50, 3) float32 (skips without the data)."""
+    import numpy as np
+    with np.load(shared_data / "skeletons" / "phoenix14t_3d_skels_50joints.npz", allow_pickle=False) as f:
+        return [f[k].astype(np.float32) for k in sorted(f.keys())]
 
 
 @pytest.fixture(scope="session")

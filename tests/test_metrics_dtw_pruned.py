@@ -52,12 +52,6 @@ def assert_pruning_exact(a, b, kind):
     return cells / all_cells
 
 
-@pytest.fixture(scope="module")
-def skeletons(shared_data):
-    with np.load(shared_data / "skeletons" / "phoenix14t_3d_skels_50joints.npz", allow_pickle=False) as f:
-        return [f[k].astype(np.float32) for k in sorted(f.keys())]
-
-
 # ----------------------------------------------------------------------------- random pairs (hypothesis)
 @settings(max_examples=60, deadline=None)
 @given(st.integers(0, 2**31), st.integers(1, 40), st.integers(1, 40), st.integers(1, 9),

@@ -33,6 +33,7 @@ from smplx.lbs import blend_shapes, vertices2joints
 from torch import Tensor, nn
 
 from m3t_bench.body.assembly import assemble_smplfx
+from m3t_bench.body.fast_mesh import FastMesh, build_fast_mesh, skin_rows
 from m3t_bench.body.files import load_correspondence, load_flame_arrays, load_smplx_arrays, locate_body_model_files
 from m3t_bench.body.joint_sets import VERTEX_PREFIX, JointSet, get_joint_set, point_kind
 from m3t_bench.body.skeleton import LOWER_BODY_JOINT_NAMES
@@ -138,12 +139,14 @@ class MeshRows:
 class EvaluationPlan:
     """How to compute a list of points: the kinematic ``chain`` subset (chain positions closed under
     ancestors, ascending) with its re-indexed ``parents``, the mesh rows to pose (``None``: joints only) and
-    ``gather (P,)``: each point's column in [posed chain joints | posed rows | regressed joints]."""
+    ``gather (P,)``: each point's column in [posed chain joints | posed rows | regressed joints]; ``fast``: the
+    CPU fast path's buffers (:mod:`m3t_bench.body.fast_mesh`), None where the plan needs the reference path."""
 
     chain: tuple[int, ...]
     parents: tuple[int, ...]
     gather: Tensor
     mesh: MeshRows | None
+    fast: FastMesh | None = None
 
 
 @dataclass
@@ -155,7 +158,11 @@ class SMPLFXOutput:
 
 
 class SMPLFX(nn.Module):
-    """The SMPL-FX body model (see the module docstring). Build with :meth:`from_dir`."""
+    """The SMPL-FX body model (see the module docstring). Build with :meth:`from_dir`. ``fast_mesh``: plans of
+    joints and vertices on the CPU go through :mod:`m3t_bench.body.fast_mesh` (default); False runs the
+    reference arithmetic of :meth:`_mesh_vertices` (tests and ``make bench`` compare the two)."""
+
+    fast_mesh: bool = True
 
     def __init__(self, smplx: dict, flame: dict, correspondence: np.ndarray, *, model_id: str,
                  dtype: torch.dtype = torch.float32, source: str | Path | None = None):
@@ -371,6 +378,8 @@ class SMPLFX(nn.Module):
         rot, betas, flame = self._inputs(body, lhand, rhand, face, shape)
         n = rot.shape[0]
         posed, transforms = self._pose(rot, betas, flame, plan.chain, plan.parents)
+        if self.fast_mesh and plan.fast is not None and rot.device.type == "cpu":
+            return self._fast_points(plan, rot, betas, flame, posed, transforms)
         parts = [posed]
         if plan.mesh is not None:
             mesh = plan.mesh
@@ -382,14 +391,37 @@ class SMPLFX(nn.Module):
             parts += [verts, vertices2joints(mesh.regressor, verts)]
         return torch.cat(parts, 1)[:, plan.gather]
 
+    def _fast_points(self, plan: EvaluationPlan, rot: Tensor, betas: Tensor | None, flame: Tensor, posed: Tensor,
+                     transforms: Tensor) -> Tensor:
+        """The plan's points ``(n, P, 3)`` through :mod:`m3t_bench.body.fast_mesh` (CPU, float32): the same
+        values as the reference path, bit for bit."""
+        mesh, fast, n = plan.mesh, plan.fast, rot.shape[0]
+        step = max(1, VERTEX_CHUNK_VALUES // (3 * mesh.rows.numel()))  # frames per cache-sized chunk
+        per_frame = betas is not None and betas.shape[0] == n  # else one shape row (or none) for all frames
+        points = posed.new_empty(n, len(plan.gather), 3)
+        points[:, fast.joint_point] = posed[:, fast.joint_chain]
+        for s in range(0, n, step):
+            v = self._unposed_rows(mesh, rot[s:s + step], betas[s:s + step] if per_frame else betas,
+                                   flame[s:s + step])
+            skinning = transforms[s:s + step, mesh.weight_cols]
+            per_row = torch.matmul(mesh.weights, skinning.reshape(len(v), -1, 12))   # the reference's product
+            skin_rows(v.numpy(), per_row.numpy(), fast.static, fast.row_point, points[s:s + step].numpy())
+        points[:, fast.copy_point] = points[:, fast.copy_from]
+        return points
+
     def _mesh_vertices(self, mesh: MeshRows, rot: Tensor, betas: Tensor | None, flame: Tensor,
                        transforms: Tensor) -> Tensor:
         """The plan's mesh rows ``(n, R, 3)`` posed, for one chunk of frames."""
+        v = self._unposed_rows(mesh, rot, betas, flame)
+        return self._skin(v, transforms[:, mesh.weight_cols], mesh.weights, mesh.static)
+
+    def _unposed_rows(self, mesh: MeshRows, rot: Tensor, betas: Tensor | None, flame: Tensor) -> Tensor:
+        """The plan's mesh rows ``(n, R, 3)`` before skinning: template, expression/eyelid blends, pose
+        correctives (one product), then shape blends."""
         n = rot.shape[0]
         coeffs = torch.cat([flame, self._pose_features(rot)[:, mesh.pose_rows], flame.new_ones(n, 1)], 1)
         v = (coeffs @ mesh.linear).view(n, -1, 3)  # template + expression/eyelids + pose correctives
-        v = self._with_shape(v, betas, mesh.body_dirs, mesh.flame_shape_dirs)
-        return self._skin(v, transforms[:, mesh.weight_cols], mesh.weights, mesh.static)
+        return self._with_shape(v, betas, mesh.body_dirs, mesh.flame_shape_dirs)
 
     def _plan(self, names: tuple[str, ...]) -> EvaluationPlan:
         return self._cached_plan(names, lambda: tuple(p for name in names for p in self.joint_set(name).points))
@@ -430,8 +462,9 @@ class SMPLFX(nn.Module):
                 gather.append(len(subset) + rows[int(idx if kind == "vertex" else self.flame_ids[idx])])
         regressed = [idx for kind, idx in kinds if kind == "regressed"]
         mesh = self._mesh_buffers(r, weights, skinning, remap, regressed) if len(r) else None
+        fast = build_fast_mesh(mesh, np.asarray(gather), len(subset)) if mesh is not None else None
         return EvaluationPlan(chain=tuple(subset), parents=parents, gather=torch.as_tensor(gather, device=device),
-                              mesh=mesh)
+                              mesh=mesh, fast=fast)
 
     def _mesh_rows(self, kinds: list[tuple[str, int]]) -> dict[int, int]:
         """Vertex id -> row, in first-use order, of the mesh rows the points need (vertices, FLAME vertices,

@@ -18,10 +18,14 @@ Frame costs (computed inside the kernels, no ``(T1, T2, P)`` temporaries): ``"l2
 the Euclidean distance (float32; align the points first), ``"procrustes"`` = the same after the best
 similarity transform per cell (:mod:`m3t_bench.metrics.procrustes`). The DP core is in
 :mod:`m3t_bench.metrics.dtw_core`; ``prune=True`` (the default) skips cells that provably cannot lie on the
-optimal path, with bit-identical costs and paths (:mod:`m3t_bench.metrics.dtw_pruning` holds the proof).
+optimal path, with bit-identical costs and paths: frame costs over few points prune with an upper bound
+from a reference path (:mod:`m3t_bench.metrics.dtw_pruning`), the mean distance over many points (the face
+region) with a lower bound from point clusters (:mod:`m3t_bench.metrics.dtw_bounds`); both modules hold
+their proofs.
 
-Pairs of sequences run in parallel over cores (``numba.prange``); each pair is computed independently by
-the same sequential code, so results do not depend on the number of threads.
+Pairs of sequences run in parallel over cores (``numba.prange``) when there is work to split; few or small
+pairs run in a serial loop (a parallel region costs more than a small pair). Each pair is computed
+independently by the same sequential code, so results do not depend on the number of threads.
 """
 
 from __future__ import annotations
@@ -38,11 +42,17 @@ from numba import njit, prange
 from m3t_bench.errors import UserError
 from m3t_bench.metrics.dtw_core import (COST_KINDS, COST_L2, COST_PROCRUSTES, backtrack, dtw_cost_matrix, dtw_full,
                                         frame_costs, selected, transposed)
+from m3t_bench.metrics.dtw_bounds import CLUSTERS, MIN_POINTS, dtw_lower_bounded
 from m3t_bench.metrics.dtw_pruning import dtw_pruned
 from m3t_bench.metrics.dtw_streamed import ChunkedPoints, dtw_streamed_pair
 from m3t_bench.metrics.procrustes import centred
 
 PAIRS_PER_CHUNK = 64
+#: Pairs run in a parallel region only when their point distances (sum of T1 * T2 * points) reach this many.
+PARALLEL_MIN_WORK = 5_000_000
+#: Pruning modes of the kernels: none, upper bound from a reference path, lower bound from point clusters.
+PRUNE_NONE, PRUNE_PATH, PRUNE_CLUSTERS = 0, 1, 2
+PRUNE_MODES = {"none": PRUNE_NONE, "path": PRUNE_PATH, "clusters": PRUNE_CLUSTERS}
 
 
 @dataclass(frozen=True)
@@ -68,9 +78,9 @@ class DTWBatch(NamedTuple):
 # ------------------------------------------------------------------------------------- pair kernels
 @njit(cache=True, nogil=True)
 def _dtw_points(kind, x, y, sums, work, n1, n2, prune):
-    """``(cost, steps, frame costs computed)`` with or without pruning (see :func:`frame_costs` for the
-    inputs)."""
-    if prune:
+    """``(cost, steps, frame costs computed)`` unpruned or with the reference-path pruning (see
+    :func:`frame_costs` for the inputs)."""
+    if prune != PRUNE_NONE:
         return dtw_pruned(kind, x, y, sums, work, n1, n2)
     cost, steps = dtw_full(kind, x, y, sums, work, n1, n2)
     return cost, steps, n1 * n2
@@ -79,6 +89,8 @@ def _dtw_points(kind, x, y, sums, work, n1, n2, prune):
 @njit(cache=True, nogil=True)
 def _dtw_l2(a, b, prune):
     """DTW with the mean point distance (float32) as frame cost; a (T1, P, 3), b (T2, P, 3) float32."""
+    if prune == PRUNE_CLUSTERS:
+        return dtw_lower_bounded(a, b, CLUSTERS)
     sums = np.empty(b.shape[0], dtype=np.float32)
     return _dtw_points(COST_L2, a, transposed(b), sums, np.zeros((4, 4, 4)), a.shape[0], b.shape[0], prune)
 
@@ -101,18 +113,30 @@ def _dtw_pair(a, b, kind, root, scored, prune):
     return _dtw_procrustes(selected(a, -1, scored), selected(b, -1, scored), prune)
 
 
+@njit(cache=True, nogil=True)
+def _dtw_pair_into(k, flat_a, starts_a, flat_b, starts_b, kind, root, scored, prune, costs, lengths, cells):
+    """Pair k is ``flat_a[starts_a[k]:starts_a[k+1]]`` against ``flat_b[starts_b[k]:starts_b[k+1]]``;
+    writes ``costs[k]``, ``lengths[k]`` (path length) and ``cells[k]`` (frame costs computed)."""
+    a = flat_a[starts_a[k]:starts_a[k + 1]]
+    b = flat_b[starts_b[k]:starts_b[k + 1]]
+    cost, steps, n_cells = _dtw_pair(a, b, kind, root, scored, prune)
+    costs[k] = cost
+    lengths[k] = backtrack(steps).shape[0]
+    cells[k] = n_cells
+
+
 @njit(cache=True, parallel=True)
 def _dtw_pairs(flat_a, starts_a, flat_b, starts_b, kind, root, scored, prune, costs, lengths, cells):
-    """Pair k is ``flat_a[starts_a[k]:starts_a[k+1]]`` against ``flat_b[starts_b[k]:starts_b[k+1]]``;
-    writes ``costs[k]``, ``lengths[k]`` (path length) and ``cells[k]`` (frame costs computed). Pairs run
-    in parallel, each independently."""
+    """:func:`_dtw_pair_into` for every pair, pairs in parallel (each independently)."""
     for k in prange(starts_a.shape[0] - 1):
-        a = flat_a[starts_a[k]:starts_a[k + 1]]
-        b = flat_b[starts_b[k]:starts_b[k + 1]]
-        cost, steps, n_cells = _dtw_pair(a, b, kind, root, scored, prune)
-        costs[k] = cost
-        lengths[k] = backtrack(steps).shape[0]
-        cells[k] = n_cells
+        _dtw_pair_into(k, flat_a, starts_a, flat_b, starts_b, kind, root, scored, prune, costs, lengths, cells)
+
+
+@njit(cache=True, nogil=True)
+def _dtw_pairs_serial(flat_a, starts_a, flat_b, starts_b, kind, root, scored, prune, costs, lengths, cells):
+    """:func:`_dtw_pair_into` for every pair, one after the other (no parallel region)."""
+    for k in range(starts_a.shape[0] - 1):
+        _dtw_pair_into(k, flat_a, starts_a, flat_b, starts_b, kind, root, scored, prune, costs, lengths, cells)
 
 
 # ------------------------------------------------------------------------------------- Python API
@@ -146,13 +170,28 @@ def _pack(arrays: list[np.ndarray], buffer: np.ndarray) -> tuple[np.ndarray, np.
     return flat, starts
 
 
+def prune_mode(prune: bool | str, kind: str, n_points: int) -> int:
+    """The kernels' pruning mode: ``True`` picks the lower bound from point clusters for ``"l2"`` costs over
+    at least ``MIN_POINTS`` points and the reference-path upper bound otherwise; ``False`` or ``"none"``
+    computes every cell; ``"path"`` / ``"clusters"`` force one (``"clusters"`` needs ``kind="l2"``)."""
+    if isinstance(prune, (bool, np.bool_)):
+        if not prune:
+            return PRUNE_NONE
+        return PRUNE_CLUSTERS if kind == "l2" and n_points >= MIN_POINTS else PRUNE_PATH
+    if prune not in PRUNE_MODES or (prune == "clusters" and kind != "l2"):
+        raise UserError(f"{prune!r}; expected True, False, 'none', 'path' or (for l2 costs) 'clusters'",
+                        field="prune")
+    return PRUNE_MODES[prune]
+
+
 def dtw_points_many(preds: list[np.ndarray], refs: list[np.ndarray], *, kind: str, root: int,
-                    scored: np.ndarray, jobs: int | None = None, prune: bool = True) -> DTWBatch:
+                    scored: np.ndarray, jobs: int | None = None, prune: bool | str = True) -> DTWBatch:
     """DTW over many pairs ``preds[k]`` (T1_k, P, 3) and ``refs[k]`` (T2_k, P, 3), pairs in parallel on
-    ``jobs`` threads (None: numba's current setting). Frame cost ``kind``: ``"l2"`` (points translated so
-    that point ``root`` is at the origin; ``root=-1``: no translation) or ``"procrustes"``; only the point
-    indices ``scored`` (int64) enter the cost. Inputs are rounded to float32. ``prune=False`` computes
-    every cell (the reference the pruned kernel is checked against; same costs and paths, more work).
+    ``jobs`` threads (None: numba's current setting) when their work is worth a parallel region, else one
+    after the other. Frame cost ``kind``: ``"l2"`` (points translated so that point ``root`` is at the
+    origin; ``root=-1``: no translation) or ``"procrustes"``; only the point indices ``scored`` (int64)
+    enter the cost. Inputs are rounded to float32. ``prune`` (see :func:`prune_mode`): ``False`` computes
+    every cell (the reference the pruned kernels are checked against; same costs and paths, more work).
 
     Returns a :class:`DTWBatch` (costs, path lengths, frame costs computed). Pairs go to the kernel in
     chunks packed into two reused buffers (no per-call gigabyte copies). A prediction given as
@@ -188,22 +227,28 @@ def dtw_points_many(preds: list[np.ndarray], refs: list[np.ndarray], *, kind: st
     buf_a = np.empty((max(sum(len(x) for x in preds[c]) for c in chunks), n_points, 3), dtype=np.float32)
     buf_b = np.empty((max(sum(len(x) for x in refs[c]) for c in chunks), n_points, 3), dtype=np.float32)
     scored = np.ascontiguousarray(scored, dtype=np.int64)
+    mode = prune_mode(prune, kind, len(scored))
     with numba_threads(jobs):
+        parallel = numba.get_num_threads() > 1
         for chunk in chunks:
             flat_a, starts_a = _pack(preds[chunk], buf_a)
             flat_b, starts_b = _pack(refs[chunk], buf_b)
-            _dtw_pairs(flat_a, starts_a, flat_b, starts_b, COST_KINDS[kind], root, scored, prune,
-                       costs[chunk], lengths[chunk], cells[chunk])
+            work = sum(len(a) * len(b) for a, b in zip(preds[chunk], refs[chunk])) * len(scored)
+            run = _dtw_pairs if parallel and len(starts_a) > 2 and work >= PARALLEL_MIN_WORK else _dtw_pairs_serial
+            run(flat_a, starts_a, flat_b, starts_b, COST_KINDS[kind], root, scored, mode, costs[chunk],
+                lengths[chunk], cells[chunk])
     return DTWBatch(costs, lengths, cells)
 
 
-def dtw(cost_or_a: np.ndarray, b: np.ndarray | None = None, *, kind: str = "l2", prune: bool = True) -> DTWResult:
+def dtw(cost_or_a: np.ndarray, b: np.ndarray | None = None, *, kind: str = "l2",
+        prune: bool | str = True) -> DTWResult:
     """Exact DTW cost and path.
 
     - ``dtw(cost)``: ``cost`` is a (T1, T2) matrix of non-negative frame costs (any unit; float64 used).
     - ``dtw(a, b)``: ``a`` (T1, P, 3) and ``b`` (T2, P, 3) point sequences; frame cost ``kind``: ``"l2"``
       the mean over points of the Euclidean distance (float32, no alignment: align the points first) or
-      ``"procrustes"``; ``prune=False`` computes every cell (same result, see the module doc).
+      ``"procrustes"``; ``prune=False`` computes every cell (same result, see the module doc and
+      :func:`prune_mode`).
 
     Returns a :class:`DTWResult` with the raw path sum (same unit as the cost) and the warping path.
 
@@ -221,7 +266,8 @@ def dtw(cost_or_a: np.ndarray, b: np.ndarray | None = None, *, kind: str = "l2",
         total, steps = dtw_cost_matrix(cost)
         return DTWResult(cost=float(total), path=backtrack(steps))
     a, b = as_points(cost_or_a), as_points(b)
-    total, steps, n_cells = _dtw_pair(a, b, COST_KINDS[kind], -1, np.arange(a.shape[1]), prune)
+    mode = prune_mode(prune, kind, a.shape[1])
+    total, steps, n_cells = _dtw_pair(a, b, COST_KINDS[kind], -1, np.arange(a.shape[1]), mode)
     return DTWResult(cost=float(total), path=backtrack(steps), frame_costs=int(n_cells))
 
 

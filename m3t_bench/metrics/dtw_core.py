@@ -152,8 +152,11 @@ def selected(points, root, scored):
     """(T, S, 3) float32: ``points[:, scored]`` minus ``points[:, root]`` per frame (no shift if root < 0)."""
     out = np.empty((points.shape[0], scored.shape[0], 3), dtype=np.float32)
     for t in range(points.shape[0]):
-        for u in range(3):
-            shift = points[t, root, u] if root >= 0 else np.float32(0.0)
-            for k in range(scored.shape[0]):
-                out[t, k, u] = points[t, scored[k], u] - shift
+        sx, sy, sz = np.float32(0.0), np.float32(0.0), np.float32(0.0)
+        if root >= 0:
+            sx, sy, sz = points[t, root, 0], points[t, root, 1], points[t, root, 2]
+        for k in range(scored.shape[0]):
+            out[t, k, 0] = points[t, scored[k], 0] - sx
+            out[t, k, 1] = points[t, scored[k], 1] - sy
+            out[t, k, 2] = points[t, scored[k], 2] - sz
     return out

@@ -24,6 +24,7 @@ import numpy as np
 
 from m3t_bench.errors import UserError
 from m3t_bench.metrics.dtw import dtw_points_many
+from m3t_bench.metrics.dtw_device import dtw_points_on_device
 from m3t_bench.metrics.dtw_streamed import ChunkedPoints
 from m3t_bench.metrics.joints import (ALIGNMENTS, check_pair, check_points, check_root, resolve_scored,
                                       root_relative, similarity_procrustes)
@@ -81,7 +82,7 @@ def _checked_chunked_pair(pred: ChunkedPoints, ref: np.ndarray) -> tuple[Chunked
 def dtw_jpe_many(preds: Sequence[np.ndarray], refs: Sequence[np.ndarray], *, align: str = "root",
                  norm: str = "path", unit: str = "mm", root: int = 0,
                  scored: Sequence[int] | np.ndarray | None = None, backend: str = "exact",
-                 fastdtw_radius: int = 1, jobs: int | None = None) -> np.ndarray:
+                 fastdtw_radius: int = 1, jobs: int | None = None, device=None) -> np.ndarray:
     """DTW-JPE (``align="root"``/``"none"``) or DTW-PA-JPE (``align="procrustes"``) of many pairs.
 
     ``preds[k]`` (T1_k, P, 3) and ``refs[k]`` (T2_k, P, 3) in metres (with the exact backend a very long
@@ -89,7 +90,9 @@ def dtw_jpe_many(preds: Sequence[np.ndarray], refs: Sequence[np.ndarray], *, ali
     its reference); all pairs share P. ``scored``: point
     indices averaged (default all). ``backend="exact"`` runs the compiled exact DTW with pairs in parallel
     on ``jobs`` threads; ``"fastdtw"`` runs the approximate fastdtw (radius ``fastdtw_radius``) for
-    compatibility with peers that used it. Returns (N,) float64 values in ``unit``.
+    compatibility with peers that used it. ``device``: a torch device for the cost matrices of the exact
+    backend with ``align="root"``/``"none"`` (the DP stays on the CPU; None: the compiled CPU kernels; the
+    numbers agree within float32 rounding). Returns (N,) float64 values in ``unit``.
 
     >>> import numpy as np
     >>> ref = np.zeros((3, 2, 3)); ref[:, 1, 0] = 0.1                  # 3 frames, 2 joints 10 cm apart
@@ -123,8 +126,12 @@ def dtw_jpe_many(preds: Sequence[np.ndarray], refs: Sequence[np.ndarray], *, ali
     else:
         kind = "procrustes" if align == "procrustes" else "l2"
         kernel_root = root if align == "root" else -1
-        costs, lengths, _ = dtw_points_many([p for p, _ in pairs], [r for _, r in pairs], kind=kind,
-                                            root=kernel_root, scored=idx, jobs=jobs)
+        if device is not None and kind == "l2" and not any(isinstance(p, ChunkedPoints) for p, _ in pairs):
+            costs, lengths = dtw_points_on_device([p for p, _ in pairs], [r for _, r in pairs], root=kernel_root,
+                                                  scored=idx, device=device)
+        else:
+            costs, lengths, _ = dtw_points_many([p for p, _ in pairs], [r for _, r in pairs], kind=kind,
+                                                root=kernel_root, scored=idx, jobs=jobs)
     return _normalise(costs, lengths.astype(np.float64), ref_lengths, norm, unit)
 
 

@@ -37,12 +37,15 @@ def _cmd_validate(args) -> int:
 def _cmd_score(args) -> int:
     from m3t_bench.report.scores import format_scores
     from m3t_bench.datasets import open_split
+    from m3t_bench.scoring.reference_cache import default_cache_dir
     from m3t_bench.scoring.score import check_output_paths, score_submission
     split = open_split(args.dataset, args.split, data_root=args.data_root)
     check_output_paths([args.json, args.per_sample], protected=split.root)  # before the work
+    cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir())
     report = score_submission(args.pred_dir, args.dataset, split=args.split, protocol=args.protocol,
                               body_models=args.body_models, data_root=args.data_root, jobs=args.jobs,
-                              seed=args.seed, bt_hyps=args.bt_hyps, bt_model=args.bt_model, progress=True)
+                              seed=args.seed, bt_hyps=args.bt_hyps, bt_model=args.bt_model, progress=True,
+                              cache_dir=cache_dir, device=args.device)
     report.write(json_path=args.json, per_sample_path=args.per_sample)
     print(format_scores(report.results))
     return 0
@@ -96,6 +99,13 @@ def register(subparsers) -> None:
     p.add_argument("--bt-model", type=Path, default=None, metavar="DIR",
                    help="back-translation model folder (e.g. from `m3t-bench train bt`): decodes the submission's "
                         "motion into text for BLEU-4 / ROUGE-L")
+    p.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
+                   help="reference cache: the split's reference evaluation points, computed once (default "
+                        "$M3T_CACHE_DIR or the user's cache directory, m3t-bench/references)")
+    p.add_argument("--no-cache", action="store_true", help="compute the references' points without a cache")
+    p.add_argument("--device", default=None, metavar="DEVICE",
+                   help="torch device for the body-model forward and the DTW cost matrices, e.g. cuda "
+                        "(default: the compiled CPU kernels; a device agrees with them within float32 rounding)")
     add_body_models_argument(p)
     p.set_defaults(func=_cmd_score)
 

@@ -70,6 +70,25 @@ def chunked_model_points(model, set_name: str, seq, ref) -> ChunkedPoints:
     return ChunkedPoints(seq.n_frames, n_points, chunks)
 
 
+def reference_points(model, set_names: tuple[str, ...], ids: list[str], refs: dict,
+                     cache=None) -> dict[str, list[np.ndarray]]:
+    """:func:`model_points` of the references ``refs[i]`` for ``i`` in ``ids``, taken from the reference
+    ``cache`` (:class:`~m3t_bench.scoring.reference_cache.ReferenceCache`, or None) where it holds them;
+    the others are computed in one pass and stored."""
+    if cache is None:
+        seqs = [refs[i] for i in ids]
+        return model_points(model, set_names, seqs, seqs)
+    found = {i: cache.load(i, refs[i].n_frames) for i in ids}
+    missing = [i for i in ids if found[i] is None]
+    if missing:
+        seqs = [refs[i] for i in missing]
+        computed = model_points(model, set_names, seqs, seqs)
+        for k, sample_id in enumerate(missing):
+            found[sample_id] = {name: computed[name][k] for name in set_names}
+            cache.store(sample_id, found[sample_id])
+    return {name: [found[i][name] for i in ids] for name in set_names}
+
+
 def passes(set_sizes: dict[str, int]) -> list[tuple[str, ...]]:
     """Joint-set names (-> number of points) grouped into forward passes: the small sets together, each large
     one alone."""

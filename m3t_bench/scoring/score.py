@@ -21,19 +21,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from m3t_bench.body import SMPLFX, resolve_body_models
 from m3t_bench.datasets import open_split
 from m3t_bench.errors import UserError
-from m3t_bench.protocols import Protocol, get_metric, get_protocol
 from m3t_bench.fileio import atomic_write_many, check_output_path, text_writer
+from m3t_bench.protocols import Protocol, get_metric, get_protocol
 from m3t_bench.results import build_results, per_sample_text, results_text
 from m3t_bench.scoring.backtranslation import BackTranslations, check_back_translations, read_hypotheses_file
 from m3t_bench.scoring.backtranslators import load_backtranslator, signature_id
 from m3t_bench.scoring.items import N_BOOTSTRAP, ScoreItem, protocol_items, summarise
 from m3t_bench.scoring.points import (chunk_ids, chunked_model_points, model_points, needs_chunking, passes,
-                                     skeleton_columns)
+                                     reference_points, skeleton_columns)
+from m3t_bench.scoring.reference_cache import open_reference_cache
 from m3t_bench.scoring.submission import JOINTS_KIND, Submission, check_submission, predictions_sha256
 
 #: Input kinds of the metrics a submission can be scored on (see :data:`m3t_bench.protocols.INPUTS`).
@@ -114,9 +116,11 @@ def _skeleton_sets(names: tuple[str, ...], items: list[ScoreItem], model,
 
 
 def point_values(items: list[ScoreItem], sub: Submission, refs: dict, model, *, jobs: int, progress: bool,
-                 skipped: list[dict]) -> dict[ScoreItem, np.ndarray]:
+                 skipped: list[dict], reference_cache=None, device=None) -> dict[ScoreItem, np.ndarray]:
     """Per-sample values (in sorted-id order) of every item on points; the items a skeleton-only submission
-    cannot give are recorded in ``skipped`` and left out."""
+    cannot give are recorded in ``skipped`` and left out. ``reference_cache``: joint-set names -> the
+    :class:`~m3t_bench.scoring.reference_cache.ReferenceCache` of the references on those sets (None: no
+    cache); ``device``: where DTW cost matrices are computed (None: the compiled CPU kernels)."""
     values: dict[ScoreItem, list[float]] = {it: [] for it in items}
     sizes = {name: len(model.joint_set(name).points) for name in sorted({it.joint_set for it in items})}
     given = set(sizes)
@@ -127,19 +131,20 @@ def point_values(items: list[ScoreItem], sub: Submission, refs: dict, model, *, 
         if names:
             with tqdm(total=len(sub.ids), desc=f"{', '.join(names)} ({sum(sizes[n] for n in names)} points)",
                       unit="sample", disable=not progress, leave=False, file=sys.stderr) as bar:
+                cache = None if reference_cache is None else reference_cache(names)
                 _pass_values(names, [it for it in items if it.joint_set in names], sub, refs, model, columns,
-                             jobs=jobs, values=values, bar=bar)
+                             jobs=jobs, values=values, bar=bar, cache=cache, device=device)
     return {it: np.asarray(v, dtype=np.float64) for it, v in values.items() if it.joint_set in given}
 
 
 def _pass_values(names: tuple[str, ...], items: list[ScoreItem], sub: Submission, refs: dict, model,
-                 columns: dict[str, list[int]] | None, *, jobs: int, values: dict, bar) -> None:
+                 columns: dict[str, list[int]] | None, *, jobs: int, values: dict, bar, cache, device) -> None:
     """Append the per-sample values of ``items`` (all on the sets ``names``) over memory-bounded chunks of
     samples sharing one forward pass; ``columns``: a skeleton-only submission's columns per set."""
     n_points = sum(len(model.joint_set(n).points) for n in names)
     for chunk in chunk_ids(sub.ids, sub, refs, n_points):
         chunk_refs = [refs[i] for i in chunk]
-        ref_points = model_points(model, names, chunk_refs, chunk_refs)
+        ref_points = reference_points(model, names, chunk, refs, cache)
         if columns is None and len(chunk) == 1 and needs_chunking(sub.samples[chunk[0]], n_points):
             # one very long prediction: its points in chunks of frames, memory bounded by the reference
             pred_points = {n: [chunked_model_points(model, n, sub.samples[chunk[0]], chunk_refs[0])] for n in names}
@@ -151,7 +156,7 @@ def _pass_values(names: tuple[str, ...], items: list[ScoreItem], sub: Submission
         for it in items:
             jset = model.joint_set(it.joint_set)
             values[it].extend(it.per_sample(pred_points[it.joint_set], ref_points[it.joint_set], root=jset.root,
-                                            scored=jset.scored, jobs=jobs))
+                                            scored=jset.scored, jobs=jobs, device=device))
         bar.update(len(chunk))
 
 
@@ -214,29 +219,38 @@ def score_submission(pred_dir: str | Path, dataset: str | Path, *, split: str = 
                      data_root: str | Path | None = None, jobs: int = 1, seed: int = 0,
                      bt_hyps: str | Path | None = None, bt_model: str | Path | None = None,
                      back_translations: BackTranslations | None = None, progress: bool = False, model=None,
-                     n_resamples: int = N_BOOTSTRAP, bt_device: str = "cpu") -> ScoreReport:
+                     n_resamples: int = N_BOOTSTRAP, cache_dir: str | Path | None = None,
+                     device: str | None = None) -> ScoreReport:
     """Validate then score a submission folder under ``protocol`` (a registered name or a
     :class:`~m3t_bench.protocols.Protocol`); return the results object and per-sample values.
 
     ``model``: an already built :class:`m3t_bench.body.SMPLFX` (else built from ``body_models`` /
     ``$M3T_BODY_MODELS``). ``jobs``: parallel DTW workers (results do not depend on it). Text metrics use
     one of ``back_translations`` (from any producer), the hypotheses file ``bt_hyps`` or the
-    back-translation model folder ``bt_model`` (decoded on ``bt_device``); without any they are listed under
-    ``skipped``.
+    back-translation model folder ``bt_model``; without any they are listed under ``skipped``. ``cache_dir``:
+    keep the references' evaluation points in a reference cache there
+    (:mod:`m3t_bench.scoring.reference_cache`; None: no cache). ``device``: a torch device for the body-model
+    forward, the DTW cost matrices of translation-aligned metrics and the back-translation model (None: the
+    compiled CPU kernels; a device, ``"cpu"`` included, runs the torch path there; numbers agree within
+    float32 rounding).
     """
     if jobs < 1:
         raise UserError(f"{jobs}; expected at least 1", field="--jobs")
     sub, sp = validate_against_split(pred_dir, dataset, split=split, data_root=data_root)
     proto = _protocol(protocol)
-    back_translations = _back_translations(sub, sp, bt_hyps=bt_hyps, bt_model=bt_model, bt_device=bt_device,
+    back_translations = _back_translations(sub, sp, bt_hyps=bt_hyps, bt_model=bt_model,
+                                           bt_device="cpu" if device is None else str(device),
                                            back_translations=back_translations, progress=progress)
-    model = model if model is not None else SMPLFX.from_dir(resolve_body_models(body_models))
+    device = None if device is None else torch.device(device)
+    model = model if model is not None else SMPLFX.from_dir(resolve_body_models(body_models), device=device)
     items = protocol_items(proto, model_id=model.model_id, dataset_id=sp.spec.id, language=sp.spec.language,
                            seed=seed, n_resamples=n_resamples,
                            bt_id=None if back_translations is None else back_translations.source_id)
     skipped: list[dict] = []
+    cache = None if cache_dir is None else (lambda names: open_reference_cache(cache_dir, split=sp, model=model,
+                                                                              names=names))
     values = point_values([it for it in items if it.joint_set], sub, {i: sp.load(i) for i in sub.ids}, model,
-                          jobs=jobs, progress=progress, skipped=skipped)
+                          jobs=jobs, progress=progress, skipped=skipped, reference_cache=cache, device=device)
     text_items = [it for it in items if not it.joint_set]
     if back_translations is None:
         reason = JOINTS_BACK_TRANSLATION if bt_model is not None else NO_BACK_TRANSLATIONS
