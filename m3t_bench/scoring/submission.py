@@ -13,8 +13,8 @@ it to the reference) but must be between 1 and ``MAX_LENGTH_FACTOR`` times the r
 
 ``params`` is the number of trainable parameters (a non-negative integer) or ``null``.
 
-:func:`check_submission` reports *every* problem at once, one line each, as
-``<file>: <field>: <problem; expectation>``, and never loads a pickled array.
+:func:`write_submission` writes such a folder. :func:`check_submission` reports *every* problem at once, one
+line each, as ``<file>: <field>: <problem; expectation>``, and never loads a pickled array.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Mapping
 
 from m3t_bench.errors import UserError, ValidationFailed
-from m3t_bench.motion import STREAMS, MotionSequence, read_npz
+from m3t_bench.fileio import atomic_write_text
+from m3t_bench.motion import STREAMS, MotionSequence, read_npz, save_sample
 from m3t_bench.motion.sequence import OPTIONAL_ARRAYS
 
 #: A prediction longer than this many times its reference is refused as absurd.
@@ -168,5 +169,27 @@ def check_submission(root: str | Path, expected: Mapping[str, int]) -> Submissio
     return Submission(root=root, kind=kind, samples=samples, meta=meta)
 
 
+def write_submission(out_dir: str | Path, predictions: dict[str, MotionSequence], *, system: str,
+                     paper: str | None = None, url: str | None = None, params: int | None = None) -> Path:
+    """Write ``<id>.npz`` for every prediction plus ``meta.json`` into a fresh ``out_dir``; return it.
+
+    Streams only (no ``joints``, no ``shape``): the scorer uses the reference shape for both sides.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.is_dir():
+        foreign = [p.name for p in out_dir.iterdir() if p.suffix != ".npz" and p.name != META_FILE]
+        if foreign:
+            raise UserError(f"folder holds other files ({', '.join(sorted(foreign)[:3])}); expected a new or "
+                            f"a previous submission folder", file=out_dir)
+        for old in out_dir.glob("*.npz"):
+            old.unlink()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for sample_id, seq in sorted(predictions.items()):
+        save_sample(out_dir / f"{sample_id}.npz", MotionSequence(**seq.streams()))
+    meta = {"system": system, "paper": paper, "url": url, "params": params}
+    atomic_write_text(out_dir / META_FILE, json.dumps(meta, sort_keys=True, indent=2) + "\n")
+    return out_dir
+
+
 __all__ = ["MAX_LENGTH_FACTOR", "META_FIELDS", "META_FILE", "N_MODEL_JOINTS", "Submission", "check_submission",
-           "default_meta", "meta_problems", "read_meta"]
+           "default_meta", "meta_problems", "read_meta", "write_submission"]

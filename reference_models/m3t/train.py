@@ -123,7 +123,8 @@ def build_model(modality: str, cfg: TokenizerConfig, quantizer: str, seed: int, 
         return MotionTokenizer(modality, cfg, quantizer=quantizer, levels=levels, seed=seed)
 
 
-def _optimizer_to_files(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list[dict]]:
+def optimizer_to_files(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    """An optimizer's state as safetensors-ready tensors (``"<param index>.<name>"``) and JSON-ready groups."""
     sd = opt.state_dict()
     tensors = {f"{i}.{k}": (v if torch.is_tensor(v) else torch.tensor(v))
                for i, st in sd["state"].items() for k, v in st.items()}
@@ -131,7 +132,8 @@ def _optimizer_to_files(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Ten
     return tensors, groups
 
 
-def _optimizer_from_files(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: list[dict]) -> None:
+def optimizer_from_files(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: list[dict]) -> None:
+    """Restore what :func:`optimizer_to_files` gave."""
     state: dict[int, dict] = {}
     for key, value in tensors.items():
         idx, name = key.split(".", 1)
@@ -193,7 +195,7 @@ def train_tokenizer(modality: str, cfg: TokenizerConfig, train_sequences: list, 
             raise UserError("was written by a run with another configuration, quantizer or modality; resume with "
                             "the same settings or use a new --out", file=out_dir / STATE_FILE)
         model.load_state_dict({k: v.to(dev) for k, v in load_tensors(out_dir / LAST_WEIGHTS).items()})
-        _optimizer_from_files(optimizer, load_tensors(out_dir / OPTIMIZER_FILE), state["optimizer_param_groups"])
+        optimizer_from_files(optimizer, load_tensors(out_dir / OPTIMIZER_FILE), state["optimizer_param_groups"])
     net = DistributedDataParallel(model) if ddp.world_size > 1 else model
     vertex_ids = modality_vertex_ids(body_model, modality) if ddp.is_main else None
     extra = {"data": data_info or {}, "seed": seed, "body_model": getattr(body_model, "model_id", None),
@@ -231,7 +233,7 @@ def train_tokenizer(modality: str, cfg: TokenizerConfig, train_sequences: list, 
             if validate and (state["best_val_mm"] is None or val["vertex_error_mm"] < state["best_val_mm"]):
                 state["best_val_mm"], state["best_epoch"] = val["vertex_error_mm"], epoch + 1
                 save_tokenizer(model, out_dir, {**extra, "best": record})
-            tensors, groups = _optimizer_to_files(optimizer)
+            tensors, groups = optimizer_to_files(optimizer)
             save_tensors_atomic(out_dir / LAST_WEIGHTS, model.state_dict())
             save_tensors_atomic(out_dir / OPTIMIZER_FILE, tensors)
             write_json_atomic(out_dir / STATE_FILE, {**state, "optimizer_param_groups": groups,
