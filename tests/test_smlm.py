@@ -114,6 +114,30 @@ def test_text_tokenizer_is_deterministic_and_segments_chinese():
     assert src[-2:] == [2, a.language_id("en")] and a.decode(src, "en") == "Does the doctor like the book?"
 
 
+def test_validation_score_is_zero_for_the_references_and_keeps_torch_threads(synth_tiny, smplfx):
+    from m3t_bench.datasets import open_split
+    from reference_models.m3t.smlm_validate import ValidationScorer
+    refs = {}
+    for name in DATASETS[:2]:
+        sp = open_split(synth_tiny / name, "val")
+        refs[sp.spec.id] = {i: sp.load(i) for i in sp.ids[:2]}
+    scorer = ValidationScorer(smplfx, refs)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        same = scorer.score({(ds, i): seq for ds, seqs in refs.items() for i, seq in seqs.items()})
+        assert torch.get_num_threads() == 1  # numba's thread setting must not leak into torch's
+    finally:
+        torch.set_num_threads(threads)
+    assert same["mean"] == 0.0 and set(same["datasets"]) == set(refs)
+    assert set(next(iter(same["datasets"].values()))) == {"body", "lhand", "rhand"}
+    (ds, first), (_, second) = list(refs.items())[0], list(refs.items())[1]
+    ids = list(first)
+    swapped = {(ds, ids[0]): first[ids[1]], (ds, ids[1]): first[ids[0]],
+               **{(list(refs)[1], i): seq for i, seq in second.items()}}
+    assert scorer.score(swapped)["datasets"][ds]["body"] > 1.0  # another sentence is millimetres away
+
+
 def _train_steps(model, batches, steps, lr=3e-3):
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     model.train()

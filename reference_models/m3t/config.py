@@ -9,12 +9,41 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import ClassVar
 
 from m3t_bench.errors import UserError
 
 
+class ConfigRecord:
+    """``replace`` / ``to_dict`` / ``from_dict`` for the frozen config dataclasses of the reference models (a
+    checkpoint stores its config as JSON); ``KIND`` names the config in messages."""
+
+    KIND: ClassVar[str] = "config"
+
+    def replace(self, **changes):
+        """A copy with some fields changed (``None`` values are ignored); :class:`UserError` if invalid."""
+        try:
+            return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+        except ValueError as exc:
+            raise UserError(str(exc), field="config") from None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict, *, file=None):
+        """Rebuild a config from its JSON form; unknown or missing fields are a :class:`UserError`."""
+        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise UserError(f"unknown {cls.KIND} field(s) {unknown}", file=file, field="config")
+        try:
+            return cls(**data)
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"invalid {cls.KIND} ({exc})", file=file, field="config") from None
+
+
 @dataclass(frozen=True)
-class TokenizerConfig:
+class TokenizerConfig(ConfigRecord):
     """Architecture and training hyper-parameters of one tokenizer (the same for every modality).
 
     width: channels of every hidden Conv1D (the paper's HS); depth: residual blocks per stage;
@@ -46,6 +75,7 @@ class TokenizerConfig:
     std_floor: float = 1e-2
     val_every: int = 1
     val_samples: int | None = None
+    KIND: ClassVar[str] = "tokenizer config"
 
     def __post_init__(self):
         if self.width < 1 or self.depth < 0 or self.down_stages < 1 or self.batch_size < 1 or self.epochs < 1:
@@ -59,24 +89,6 @@ class TokenizerConfig:
         """Frames per token (4 for two stages)."""
         return 2 ** self.down_stages
 
-    def replace(self, **changes) -> "TokenizerConfig":
-        """A copy with some fields changed (``None`` values are ignored)."""
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict, *, file=None) -> "TokenizerConfig":
-        """Rebuild a config from its JSON form; unknown or missing fields are a :class:`UserError`."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise UserError(f"unknown tokenizer config field(s) {unknown}", file=file, field="config")
-        try:
-            return cls(**data)
-        except (TypeError, ValueError) as exc:
-            raise UserError(f"invalid tokenizer config ({exc})", file=file, field="config") from None
 
 
 #: Paper appendix D.1: width 1024, 6 blocks per stage, batch 16 (Table 3's best row), 100 epochs,

@@ -20,22 +20,23 @@ Tensor conventions: ``text_ids (B, S)`` int64 text-vocabulary ids with ``text_ma
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from m3t_bench.errors import UserError
+from reference_models.m3t.config import ConfigRecord
 from reference_models.m3t.smlm_vocab import MOTION_STREAMS, Vocabulary
 
 IGNORE_INDEX = -100
 
 
 @dataclass(frozen=True)
-class SMLMConfig:
+class SMLMConfig(ConfigRecord):
     """Architecture and training hyper-parameters of an SMLM.
 
     Architecture (ignored when ``--mbart`` gives a pre-trained backbone, whose own geometry is used):
@@ -71,6 +72,7 @@ class SMLMConfig:
     p_translate: float = 0.5
     val_every: int = 10
     val_samples: int | None = None
+    KIND: ClassVar[str] = "SMLM config"
 
     def __post_init__(self):
         if min(self.d_model, self.encoder_layers, self.decoder_layers, self.heads, self.ffn_dim, self.epochs,
@@ -81,26 +83,6 @@ class SMLMConfig:
         if self.max_motion_tokens + 3 > self.max_positions or self.max_text_tokens > self.max_positions:
             raise ValueError(f"SMLM config {self.name!r}: max_motion_tokens + 3 and max_text_tokens must fit "
                              f"max_positions {self.max_positions}")
-
-    def replace(self, **changes) -> "SMLMConfig":
-        """A copy with some fields changed (``None`` values are ignored); UserError if the result is invalid."""
-        try:
-            return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
-        except ValueError as exc:
-            raise UserError(str(exc), field="config") from None
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict, *, file=None) -> "SMLMConfig":
-        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise UserError(f"unknown SMLM config field(s) {unknown}", file=file, field="config")
-        try:
-            return cls(**data)
-        except (TypeError, ValueError) as exc:
-            raise UserError(f"invalid SMLM config ({exc})", file=file, field="config") from None
 
 
 #: mBART-large-cc25 geometry (paper D.2: 12+12 layers, d=1024, 16 heads); 200 epochs at batch 32 (D.2).

@@ -54,9 +54,15 @@ class ValidationScorer:
         table: dict[str, dict[str, float]] = {ds: {} for ds in datasets}
         for it in self.items:
             jset = get_joint_set(it.joint_set)
-            values = dtw_jpe_many([pred_points[k][it.joint_set] for k in keys],
-                                  [self.ref_points[k][it.joint_set] for k in keys],
-                                  root=jset.root, scored=jset.scored, jobs=jobs, **dict(it.params))
+            torch_threads = torch.get_num_threads()
+            try:
+                values = dtw_jpe_many([pred_points[k][it.joint_set] for k in keys],
+                                      [self.ref_points[k][it.joint_set] for k in keys],
+                                      root=jset.root, scored=jset.scored, jobs=jobs, **dict(it.params))
+            finally:
+                # numba's OpenMP layer shares libgomp with torch: restoring numba's thread count after the
+                # DTW also sets torch's, which would leave training on NUMBA_NUM_THREADS threads
+                torch.set_num_threads(torch_threads)
             for ds in datasets:
                 table[ds][it.part] = float(np.mean([v for (d, _), v in zip(keys, values) if d == ds]))
         mean = float(np.mean([np.mean(list(parts.values())) for parts in table.values()]))
