@@ -156,7 +156,7 @@ def cmd_generate(args) -> int:
     from reference_models.m3t.smlm_generate import generate_split
     folder, n = generate_split(args.ckpt, args.dataset, args.split, args.out, data_root=args.data_root,
                                max_len=args.max_len, batch_size=args.batch_size, device=args.device,
-                               progress=not args.quiet)
+                               system=args.system, progress=not args.quiet)
     print(f"generated {n} sample(s) into {folder}")
     return 0
 
@@ -221,6 +221,7 @@ def register(subparsers) -> None:
     p.add_argument("--max-len", type=int, help="most tokens per sample (default: twice the longest training "
                                                "sequence, within the config's cap)")
     p.add_argument("--batch-size", type=int, default=8, help="samples decoded together (default 8)")
+    p.add_argument("--system", help="system name for meta.json (default m3t-smlm-<config>)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_device(p)
     p.set_defaults(func=cmd_generate)

@@ -90,7 +90,6 @@ class TokenizerConfig(ConfigRecord):
         return 2 ** self.down_stages
 
 
-
 #: Paper appendix D.1: width 1024, 6 blocks per stage, batch 16 (Table 3's best row), 100 epochs,
 #: cosine schedule with a 25-epoch warm-up. VQ latent width 512 as in the T2M-GPT/MotionGPT VQ-VAE.
 FULL = TokenizerConfig(name="full", width=1024)

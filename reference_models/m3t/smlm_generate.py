@@ -112,9 +112,9 @@ def generate_sequences(model: SignMotionLM, text_tokenizer, tokenizers: dict, it
 
 def generate_split(ckpt: str | Path, dataset: str | Path, split: str, out: str | Path, *,
                    data_root: str | Path | None = None, max_len: int | None = None, batch_size: int = 8,
-                   device: str = "cpu", progress: bool = True) -> tuple[Path, int]:
+                   device: str = "cpu", system: str | None = None, progress: bool = True) -> tuple[Path, int]:
     """Generate every sample of a split with a trained SMLM and write a submission folder (``<id>.npz`` +
-    ``meta.json``); returns ``(folder, number of samples)``."""
+    ``meta.json`` naming ``system``, default ``m3t-smlm-<config>``); returns ``(folder, number of samples)``."""
     from m3t_bench.datasets import open_split
     from m3t_bench.scoring.submission import write_submission
     from reference_models.m3t.smlm_checkpoint import load_smlm
@@ -134,6 +134,6 @@ def generate_split(ckpt: str | Path, dataset: str | Path, split: str, out: str |
     generated = generate_sequences(loaded.model, loaded.text, loaded.tokenizers, items, max_len=limit,
                                    batch_size=batch_size, progress=progress, desc=f"generate {sp.spec.name} {sp.split}")
     predictions = {key: seq for key, (_, seq) in generated.items()}
-    folder = write_submission(out, predictions, system=f"{SYSTEM_NAME}-{loaded.model.cfg.name}",
+    folder = write_submission(out, predictions, system=system or f"{SYSTEM_NAME}-{loaded.model.cfg.name}",
                               params=parameter_count(loaded.model))
     return folder, len(predictions)

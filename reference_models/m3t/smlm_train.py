@@ -120,14 +120,16 @@ def _global_sums(terms: dict, ddp: Distributed) -> tuple[dict[str, torch.Tensor]
     return dict(zip(terms, counts)), float((sums[:, 0] / counts).sum())
 
 
-def write_curves(history: list[dict], out_dir: Path) -> None:
-    """``curves.csv`` (one row per epoch) and ``curves.png`` (losses; validation DTW-JPE)."""
+def write_curves(history: list[dict], out_dir: Path, *, plot: bool = True) -> None:
+    """``curves.csv`` (one row per epoch) and, with ``plot``, ``curves.png`` (losses; validation DTW-JPE)."""
     columns = sorted({k for rec in history for k in rec}, key=lambda k: (k != "epoch", k))
     buf = io.StringIO()
     writer = csv.DictWriter(buf, columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(history)
     atomic_write_text(out_dir / CURVES_CSV, buf.getvalue())
+    if not plot:
+        return
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -225,6 +227,9 @@ def train_smlm(cfg: SMLMConfig, train_splits: list, val_splits: list, tokenizer_
     end_epoch = cfg.epochs if stop_after_epochs is None else min(cfg.epochs, state["epoch"] + stop_after_epochs)
     for epoch in range(state["epoch"], end_epoch):
         started = time.perf_counter()
+        # dropout draws from the global generator: seed it per (seed, epoch, rank) so that a resumed run
+        # continues exactly as an uninterrupted one
+        torch.manual_seed(int(np.random.SeedSequence([seed, epoch, ddp.rank]).generate_state(1)[0]))
         model.train()
         sums = {o: [0.0, 0] for o in OBJECTIVES}
         batches = epoch_batches(len(train), cfg.batch_size, seed=seed, epoch=epoch)
@@ -268,7 +273,7 @@ def train_smlm(cfg: SMLMConfig, train_splits: list, val_splits: list, tokenizer_
             save_tensors_atomic(out_dir / OPTIMIZER_FILE, tensors)
             write_json_atomic(out_dir / STATE_FILE, {**state, "optimizer_param_groups": groups, "config": cfg.to_dict(),
                                                      "mbart": extra["mbart"]})
-            write_curves(state["history"], out_dir)
+            write_curves(state["history"], out_dir, plot="val_dtw_jpe_mm" in record or epoch + 1 == end_epoch)
             log(_epoch_line(record))
         if ddp.world_size > 1:
             dist.barrier()

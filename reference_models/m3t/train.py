@@ -46,9 +46,10 @@ OPTIMIZER_FILE = "optimizer.safetensors"
 STATE_FILE = "train_state.json"
 
 
-def learning_rate(step: int, total_steps: int, cfg: TokenizerConfig) -> float:
+def learning_rate(step: int, total_steps: int, cfg) -> float:
     """Learning rate at optimisation step ``step`` (0-based): linear warm-up over
-    ``warmup_fraction * total_steps`` steps to ``cfg.lr``, then cosine decay to ``cfg.min_lr``."""
+    ``warmup_fraction * total_steps`` steps to ``cfg.lr``, then cosine decay to ``cfg.min_lr`` (``cfg``: a
+    tokenizer or SMLM config, or anything with those three fields)."""
     warmup = int(round(cfg.warmup_fraction * total_steps))
     if step < warmup:
         return cfg.lr * (step + 1) / warmup
