@@ -252,6 +252,43 @@ def test_generate_output_passes_validate(trained, synth_tiny, tmp_path, capsys):
     assert "checkpoint folder not found" in capsys.readouterr().err
 
 
+def test_generate_bad_input_is_a_one_line_error(trained, synth_tiny, tmp_path, capsys):
+    import shutil
+    csl = str(synth_tiny / "synthsign-csl")
+
+    def generate(ckpt, *extra):
+        code = main(["generate", "--ckpt", str(ckpt), "--dataset", csl, "--out", str(tmp_path / "pred"), "--quiet",
+                     *extra])
+        err = capsys.readouterr().err
+        assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+        return err
+
+    assert "--max-len" in generate(trained, "--max-len", "0")
+    assert "positions" in generate(trained, "--max-len", "100000")
+    assert "--batch-size" in generate(trained, "--batch-size", "0")
+    broken = tmp_path / "broken"
+    shutil.copytree(trained, broken)
+    (broken / "config.json").write_text("{not json")
+    assert "config.json" in generate(broken)
+    shutil.rmtree(broken)
+    shutil.copytree(trained, broken)
+    meta = json.loads((broken / "config.json").read_text())
+    meta["vocabulary"]["size"] += 1  # a layout that does not add up
+    (broken / "config.json").write_text(json.dumps(meta))
+    assert "config.json" in generate(broken)
+    shutil.rmtree(broken)
+    shutil.copytree(trained, broken)
+    (broken / "model.safetensors").write_bytes(b"\x00" * 64)
+    assert "model.safetensors" in generate(broken)
+    shutil.rmtree(broken)
+    shutil.copytree(trained, broken)
+    face = broken / "tokenizers" / "face" / "model.safetensors"
+    face.unlink()  # (a hard link to the tokenizer directory's file: replace, never write through)
+    shutil.copyfile(trained / "tokenizers" / "hand" / "model.safetensors", face)
+    assert "tokenizer" in generate(broken)
+    assert not (tmp_path / "pred").exists()  # nothing written on failure
+
+
 def test_resume_continues_exactly(synth_tiny, tok_dir, standin_dir, tmp_path):
     base = _train_args(synth_tiny, tok_dir, standin_dir, tmp_path / "x", "--epochs", "2", "--val-samples", "1")
     base = base[:base.index("--out")] + base[base.index("--out") + 2:]
