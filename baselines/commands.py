@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from m3t_bench.datasets import add_data_root_argument
+
 
 def _cmd_baseline(args) -> int:
     from baselines import run_baseline
@@ -29,8 +31,7 @@ def register(subparsers) -> None:
     p.add_argument("--dataset", required=True, help="registered dataset name or a dataset/split folder")
     p.add_argument("--split", default="test", help="split to predict (default test); fitted on train")
     p.add_argument("--out", type=Path, required=True, help="submission folder to write")
-    p.add_argument("--data-root", type=Path, default=None,
-                   help="folder holding <dataset>/<split>/ (default: $M3T_DATA_ROOT, else ./data)")
+    add_data_root_argument(p)
     p.add_argument("--seed", type=int, default=0, help="seed (gloss-oracle synthesis; default 0)")
     p.add_argument("--lexicon", type=Path, default=None,
                    help="gloss-oracle: SynthSign lexicon folder (default: <dataset>/../lexicon)")

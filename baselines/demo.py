@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from baselines import BASELINES, run_baseline
+from m3t_bench.cli import plain_text
 from m3t_bench.errors import UserError
 
 #: SynthSign datasets the demo scores (the continuous-signing ones; ``synthsign-nmfs`` is isolated signs).
@@ -77,7 +78,7 @@ def run(work: Path, *, preset: str = "small", seed: int = 0, jobs: int = 2,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m baselines.demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m baselines.demo", description=plain_text(__doc__))
     parser.add_argument("--work", type=Path, default=Path("runs/demo"), help="output folder (default runs/demo)")
     parser.add_argument("--preset", default="small", choices=("tiny", "small", "full"))
     parser.add_argument("--seed", type=int, default=0)

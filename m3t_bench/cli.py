@@ -1,4 +1,4 @@
-"""The ``m3t-bench`` command line.
+"""The m3t-bench command line: score sign language production systems, train and run the reference models.
 
 Sub-commands are contributed by modules: every ``m3t_bench/<package>/commands.py`` and every entry point
 in the ``m3t_bench.commands`` group (how ``baselines`` and ``reference_models`` plug in without
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
+import re
 import sys
 from importlib.metadata import entry_points
 
@@ -37,8 +38,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message}\n")
 
 
+def plain_text(docstring: str) -> str:
+    """The first line of a docstring without reStructuredText markup (````x````, ``:func:`x```` -> x), for
+    ``--help``."""
+    first = docstring.strip().splitlines()[0]
+    return re.sub(r"(?::\w+:)?`{1,2}([^`]+)`{1,2}", r"\1", first)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="m3t-bench", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="m3t-bench", description=plain_text(__doc__))
     parser.add_argument("--version", action="version", version=f"m3t-bench {m3t_bench.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for register in _command_registrars():

@@ -28,19 +28,22 @@ import json
 import math
 import subprocess
 import time
+from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import m3t_bench
 from m3t_bench.errors import UserError, ValidationFailed
 from m3t_bench.fileio import atomic_write_text
+from m3t_bench.protocols import PARTS
 
 SCHEMA = "m3t-bench-results"
 SCHEMA_VERSION = 1
 TIMESTAMP_FIELD = "created"
 #: Distributions whose versions are recorded in every results file.
 RECORDED_PACKAGES = ("numpy", "torch", "numba", "scipy", "sacrebleu", "rouge-score", "jieba", "smplx")
-SCORE_PARTS = ("body", "lhand", "rhand", "face", "text", "soke-body", "soke-lhand", "soke-rhand")
+#: Parts a score may be reported for: every part a registered metric declares (:mod:`m3t_bench.protocols`).
+SCORE_PARTS = PARTS
 
 _TOP_LEVEL: dict[str, type | tuple[type, ...]] = {
     "schema": str, "schema_version": int, TIMESTAMP_FIELD: str, "toolkit": dict, "system": dict,
@@ -152,6 +155,34 @@ def results_problems(data) -> list[str]:
     return out
 
 
+def score_entry(*, metric: str, part: str, value: float, unit: str, ci95: tuple[float, float] | None, n: int,
+                higher_is_better: bool, signature: str) -> dict:
+    """One entry of ``scores``, with plain JSON types."""
+    return {"metric": metric, "part": part, "value": float(value), "unit": unit,
+            "ci95": None if ci95 is None else [float(ci95[0]), float(ci95[1])], "n": int(n),
+            "higher_is_better": bool(higher_is_better), "signature": signature}
+
+
+def build_results(*, system: dict, protocol: str, dataset: dict, body_model_id: str, predictions: dict,
+                  bootstrap: dict, scores: list[dict], skipped: list[dict]) -> dict:
+    """A results object (schema above) from its parts; adds the schema, the timestamp, the toolkit and the
+    package versions. ``dataset``: name, version, split, manifest_sha256, n_samples; ``predictions``: sha256,
+    n_files, kind; ``bootstrap``: seed, n_resamples."""
+    return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, TIMESTAMP_FIELD: utc_timestamp(),
+            "toolkit": toolkit_info(), "system": dict(system), "protocol": protocol, "dataset": dict(dataset),
+            "body_model": {"model_id": body_model_id}, "predictions": dict(predictions),
+            "bootstrap": dict(bootstrap), "scores": scores, "skipped": skipped, "packages": package_versions()}
+
+
+def write_per_sample(path: str | Path, per_sample: Mapping[tuple[str, str], Mapping[str, float]]) -> Path:
+    """Write per-sample values (``(metric, part)`` -> ``{sample_id: value}``) atomically as JSON lines
+    ``{"id", "metric", "part", "value"}``, sorted by metric, part and id; full-precision floats."""
+    lines = [json.dumps({"id": sample_id, "metric": metric, "part": part, "value": values[sample_id]},
+                        sort_keys=True, allow_nan=False)
+             for (metric, part), values in sorted(per_sample.items()) for sample_id in sorted(values)]
+    return atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))
+
+
 def dumps_results(data: dict) -> str:
     """Canonical JSON text: sorted keys, 2-space indent, no NaN/Infinity, floats at full precision."""
     try:
@@ -184,6 +215,6 @@ def read_results(path: str | Path) -> dict:
     return data
 
 
-__all__ = ["RECORDED_PACKAGES", "SCHEMA", "SCHEMA_VERSION", "TIMESTAMP_FIELD", "dumps_results",
-           "git_commit", "package_versions", "read_results", "results_problems", "score_problems",
-           "toolkit_info", "utc_timestamp", "write_results"]
+__all__ = ["RECORDED_PACKAGES", "SCHEMA", "SCHEMA_VERSION", "SCORE_PARTS", "TIMESTAMP_FIELD", "build_results",
+           "dumps_results", "git_commit", "package_versions", "read_results", "results_problems", "score_entry",
+           "score_problems", "toolkit_info", "utc_timestamp", "write_per_sample", "write_results"]

@@ -2,23 +2,79 @@
 
 ``dtw-jpe@1|part:body|align:root|norm:path|unit:mm|dtw:exact|bm:smplfx-standin@1|ds:csl-daily@1|v:0.1.0``
 
-The first field is ``<metric id>@<metric version>``; then ``key:value`` fields in a fixed order (known keys
-in :data:`KEY_ORDER`, any other key after them alphabetically), the toolkit version ``v`` always last.
-Keys: ``part`` (joint/vertex set or ``text``), ``align``, ``norm``, ``unit``, ``dtw`` (``exact`` or
-``fastdtw-r<radius>``), ``tok`` (text tokenisation), ``bt`` (back-translation model id), ``boot``
-(``<resamples>-s<seed>``), ``bm`` (body-model id), ``ds`` (dataset@version), ``proto`` (protocol).
+The first field is ``<metric id>@<metric version>``; then ``key:value`` fields in a fixed order (the keys of
+:data:`SIGNATURE_KEYS`, in its order; any other key after them alphabetically), the toolkit version ``v``
+always last. :data:`SIGNATURE_KEYS` is the one declaration of the known keys: what each means and how its
+value is found in the settings of a number (its protocol item's parameters and part, and the run's context);
+each metric spec (:mod:`m3t_bench.protocols`) names the keys its numbers carry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from m3t_bench import __version__
 from m3t_bench.errors import UserError
+from m3t_bench.metrics.text import tokenizer_id
 
-KEY_ORDER = ("part", "align", "norm", "unit", "dtw", "tok", "bt", "boot", "bm", "ds", "proto")
 _FORBIDDEN = "|:\n"
+
+
+@dataclass(frozen=True)
+class SignatureKey:
+    """A signature key: ``name``, what it ``means``, and ``value``: the function that finds its value in the
+    settings of a number (a mapping of the protocol item's parameters, ``part``, and the run's context:
+    ``language``, ``backend``, ``bm``, ``ds``, ``bt``, ``boot``, ``proto``); ``None`` leaves the key out."""
+
+    name: str
+    means: str
+    value: Callable[[Mapping[str, object]], object]
+
+
+def _setting(name: str) -> Callable[[Mapping[str, object]], object]:
+    return lambda settings: settings.get(name)
+
+
+def _dtw_backend(settings: Mapping[str, object]) -> str | None:
+    """The DTW ``backend`` used (``exact``), or ``fastdtw-r<fastdtw_radius>``."""
+    used = settings.get("backend")
+    if used is None:
+        return None
+    return f"fastdtw-r{settings.get('fastdtw_radius', 1)}" if used == "fastdtw" else str(used)
+
+
+def _text_tokenisation(settings: Mapping[str, object]) -> str:
+    if settings.get("language") is None:
+        raise UserError("a text metric needs the dataset language for its signature", field="language")
+    return tokenizer_id(str(settings["language"]), str(settings.get("zh_tokenize", "jieba")))
+
+
+#: The known keys in canonical order (the toolkit version ``v`` follows them all).
+SIGNATURE_KEYS: tuple[SignatureKey, ...] = (
+    SignatureKey("part", "what the number is reported for: a joint/vertex set, a modality, text or a class "
+                         "subset", _setting("part")),
+    SignatureKey("align", "alignment before the frame cost: root (translation), procrustes or none",
+                 _setting("align")),
+    SignatureKey("norm", "DTW normalisation: path (mean over the warping path), ref (per reference frame) or "
+                         "sum (raw path sum)", _setting("norm")),
+    SignatureKey("unit", "unit of the number (mm or m)", _setting("unit")),
+    SignatureKey("dtw", "DTW used: exact or fastdtw-r<radius>", _dtw_backend),
+    SignatureKey("tok", "text tokenisation (13a-lc, jieba-<version>-lc, zh-char-lc)", _text_tokenisation),
+    SignatureKey("bt", "back-translation source: a model id, or hyps-<sha256 prefix> of a hypotheses file",
+                 _setting("bt")),
+    SignatureKey("boot", "bootstrap of the 95% CI: <resamples>-s<seed>", _setting("boot")),
+    SignatureKey("bm", "body-model id (smplfx-standin@1 or smplfx-<sha256 prefix> of real files)", _setting("bm")),
+    SignatureKey("ds", "dataset id <name>@<version>", _setting("ds")),
+    SignatureKey("proto", "protocol <name>@<version>", _setting("proto")),
+)
+KEY_ORDER: tuple[str, ...] = tuple(key.name for key in SIGNATURE_KEYS)
+_KEYS: Mapping[str, SignatureKey] = {key.name: key for key in SIGNATURE_KEYS}
+
+
+def signature_fields(keys: tuple[str, ...], settings: Mapping[str, object]) -> dict[str, object]:
+    """The values of ``keys`` (names in :data:`KEY_ORDER`) found in ``settings`` (see :class:`SignatureKey`)."""
+    return {name: _KEYS[name].value(settings) for name in keys}
 
 
 def _check_text(text: str, what: str) -> str:

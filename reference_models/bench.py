@@ -17,6 +17,7 @@ import time
 import numpy as np
 import torch
 
+from m3t_bench.cli import plain_text
 from reference_models.m3t.config import FULL, TINY, TokenizerConfig
 from reference_models.m3t.train import build_model, masked_mse
 from reference_models.m3t.vae import MODALITY_CHANNELS, parameter_count
@@ -219,7 +220,7 @@ def smlm_training_lines(device: torch.device, *, iterations: int = 5, motion_tok
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reference_models.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m reference_models.bench", description=plain_text(__doc__))
     parser.add_argument("--quick", action="store_true", help="fewer iterations")
     args = parser.parse_args(argv)
     print(f"# reference_models benchmarks — {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "

@@ -233,7 +233,7 @@ def register(subparsers) -> None:
     p.set_defaults(func=cmd_tokenize)
 
     p = subparsers.add_parser("detokenize", help="token streams -> SMPL-FX sample .npz files")
-    p.add_argument("tokens", help="folder of token .npz files (as written by `m3t-bench tokenize`)")
+    p.add_argument("tokens", help="folder of token .npz files (as written by m3t-bench tokenize)")
     _add_tokenizer_io(p)
     p.set_defaults(func=cmd_detokenize)
 

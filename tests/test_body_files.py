@@ -225,4 +225,5 @@ def test_joint_sets_are_consistent():
     soke = JOINT_SETS["soke-body"]
     assert soke.points[0] == "pelvis" and len(soke.scored) == 12 and 0 not in soke.scored
     assert json.dumps(sorted(JOINT_SETS)) == json.dumps(sorted(
-        ["body", "lhand", "rhand", "face", "soke-body", "soke-lhand", "soke-rhand"]))
+        ["body", "lhand", "rhand", "face", "soke-body", "soke-lhand", "soke-rhand", "region-body", "region-hand",
+         "region-face"]))

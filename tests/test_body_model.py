@@ -187,7 +187,7 @@ def test_evaluation_points_equal_rows_of_the_full_output(smplfx, name):
     all_joints = smplfx._pose(*smplfx._inputs(p["body"], p["lhand"], p["rhand"], p["face"], shape))[0]
     chain = smplfx.chain.tolist()
     expected = []
-    for point in JOINT_SETS[name].points:
+    for point in smplfx.joint_set(name).points:
         kind, idx = point_kind(point)
         if kind == "joint":
             expected.append(all_joints[:, chain.index(idx)])
@@ -295,3 +295,31 @@ def test_chunked_evaluation_equals_one_pass(smplfx, monkeypatch):
     chunked = smplfx.evaluation_points_many(("rhand", "face"), **params)
     for name in whole:
         torch.testing.assert_close(chunked[name], whole[name], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("modality,streams", [("body", ("body",)), ("hand", ("lhand", "rhand")), ("face", ("face",))])
+def test_region_sets_hold_exactly_the_vertices_a_modality_moves(smplfx, modality, streams):
+    """Independent of how regions are resolved (skinning weights, pose correctives, blend shapes): under a
+    random change of the modality's streams no vertex outside the region moves, and the region's do."""
+    region = torch.zeros(10995, dtype=torch.bool)
+    region[[int(p.split(":")[1]) for p in smplfx.joint_set(f"region-{modality}").points]] = True
+    rest = random_params(4, seed=21)
+    moved = dict(rest)
+    other = random_params(4, seed=22, noise=0.5, expression=2.0)
+    for stream in streams:
+        moved[stream] = other[stream]
+    delta = (smplfx(**moved).vertices - smplfx(**rest).vertices).norm(dim=-1).amax(dim=0)
+    assert region.any() and not (delta[~region] > 0).any()
+    assert (delta[region] > 0).float().mean() > 0.99
+
+
+def test_one_shape_vector_for_many_frames_on_every_path(smplfx):
+    """A single (310,) shape serves every frame, also when the mesh rows are posed in several frame chunks."""
+    params = random_params(70, seed=31)
+    shape = torch.randn(310, generator=torch.Generator().manual_seed(32))
+    shared = smplfx(**params, shape=shape)
+    repeated = smplfx(**params, shape=shape.expand(70, -1))
+    torch.testing.assert_close(shared.vertices, repeated.vertices, rtol=0, atol=1e-6)
+    face = smplfx.evaluation_points("face", **params, shape=shape)
+    torch.testing.assert_close(face, smplfx.evaluation_points("face", **params, shape=shape.expand(70, -1)),
+                               rtol=0, atol=1e-6)

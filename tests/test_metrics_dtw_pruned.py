@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from m3t_bench.metrics import dtw, frame_cost_matrix
-from m3t_bench.metrics.dtw import (COST_L2, _points_dtw, _reference_path_columns, _run_pairs, _transposed,
-                                   _upper_bound)
+from m3t_bench.metrics.dtw import dtw_points_many
+from m3t_bench.metrics.dtw_pruning import reference_path_columns, reference_path_cost
 
 
 def smooth_motion(rng, frames, points=12):
@@ -44,8 +44,8 @@ def accumulated(cost):
 
 def assert_pruning_exact(a, b, kind):
     """Pruned == unpruned (cost exactly, path exactly); returns the fraction of frame costs computed."""
-    pruned, cells = _points_dtw(a, b, kind, prune=True)
-    full, all_cells = _points_dtw(a, b, kind, prune=False)
+    pruned, full = dtw(a, b, kind=kind, prune=True), dtw(a, b, kind=kind, prune=False)
+    cells, all_cells = pruned.frame_costs, full.frame_costs
     assert all_cells == len(a) * len(b)
     assert pruned.cost == full.cost
     np.testing.assert_array_equal(pruned.path, full.path)
@@ -77,7 +77,7 @@ def test_pruned_equals_unpruned_random(seed, n1, n2, points, kind, relation):
 @settings(max_examples=40, deadline=None)
 @given(st.integers(1, 60), st.integers(1, 60))
 def test_reference_path_is_a_valid_warping_path(n1, n2):
-    columns = _reference_path_columns(n1, n2)
+    columns = reference_path_columns(n1, n2)
     path = [(i, j) for i in range(n1) for j in range(columns[i, 0], columns[i, 1] + 1)]
     assert path[0] == (0, 0) and path[-1] == (n1 - 1, n2 - 1)
     steps = {(i1 - i0, j1 - j0) for (i0, j0), (i1, j1) in zip(path, path[1:])}
@@ -92,8 +92,7 @@ def test_path_cells_never_exceed_the_upper_bound():
         b = warped_copy(a, rng)
         cost = frame_cost_matrix(a, b)
         acc = accumulated(cost)
-        upper, _ = _upper_bound(COST_L2, a, _transposed(b), np.empty(len(b), np.float32), np.zeros((4, 4, 4)),
-                                len(a), len(b), np.empty(len(b)))
+        upper = reference_path_cost(a, b, "l2")
         result = dtw(a, b)
         assert result.cost == acc[-1, -1] <= upper
         assert all(acc[i, j] <= upper for i, j in result.path)
@@ -135,8 +134,8 @@ def test_overflowing_costs_fall_back_to_the_unpruned_kernel():
     rng = np.random.default_rng(4)
     a = smooth_motion(rng, 20, 4) * np.float32(1e30)  # squared float32 differences overflow to inf
     b = smooth_motion(rng, 15, 4) * np.float32(1e30)
-    pruned, cells = _points_dtw(a, b, "l2", prune=True)
-    full, _ = _points_dtw(a, b, "l2", prune=False)
+    pruned, full = dtw(a, b, kind="l2", prune=True), dtw(a, b, kind="l2", prune=False)
+    cells = pruned.frame_costs
     assert pruned.cost == full.cost == np.inf
     np.testing.assert_array_equal(pruned.path, full.path)
     assert cells > len(a) * len(b)                    # the reference path, then every cell
@@ -157,8 +156,8 @@ def test_many_pairs_in_parallel_match_the_unpruned_kernel():
     refs = [warped_copy(p, rng) if k % 2 else smooth_motion(rng, 30, 21) for k, p in enumerate(preds)]
     scored = np.arange(1, 21)
     for kind, root in (("l2", 0), ("l2", -1), ("procrustes", -1)):
-        pruned = _run_pairs(preds, refs, kind=kind, root=root, scored=scored, jobs=2, prune=True)
-        full = _run_pairs(preds, refs, kind=kind, root=root, scored=scored, jobs=2, prune=False)
+        pruned = dtw_points_many(preds, refs, kind=kind, root=root, scored=scored, jobs=2, prune=True)
+        full = dtw_points_many(preds, refs, kind=kind, root=root, scored=scored, jobs=2, prune=False)
         np.testing.assert_array_equal(pruned[0], full[0])
         np.testing.assert_array_equal(pruned[1], full[1])
         assert (pruned[2] <= full[2] + np.array([len(p) + len(r) for p, r in zip(preds, refs)])).all()

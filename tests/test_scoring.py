@@ -125,3 +125,67 @@ def test_back_translation_hypotheses(submissions, synth_tiny, smplfx, tmp_path):
 def test_bt_model_is_refused_without_faking_numbers(submissions, synth_tiny, smplfx, tmp_path):
     with pytest.raises(UserError, match="no back-translation model format"):
         score_submission(submissions["ground-truth"], synth_tiny / DATASET, model=smplfx, bt_model=tmp_path)
+
+
+def test_each_item_is_computed_by_its_own_metric(synth_tiny, smplfx, tmp_path):
+    """The engine dispatches through the metric spec: a pa-jpe item on a joint set gives the per-frame
+    Procrustes-aligned joint error of the evaluation points (computed here independently with pa_jpe on the
+    model's points), not the DTW-JPE of the same joints."""
+    from dataclasses import replace
+
+    from m3t_bench.body import JOINT_SETS
+    from m3t_bench.datasets import open_split
+    from m3t_bench.metrics import pa_jpe
+    from m3t_bench.motion import save_sample
+    from m3t_bench.protocols import Protocol, ProtocolItem
+
+    test = open_split(synth_tiny / DATASET, "test")
+    sub = tmp_path / "noisy-body"
+    rng = np.random.default_rng(0)
+    expected = []
+    for sample_id in test.ids:
+        ref = test.load(sample_id)
+        pred = replace(ref, body=ref.body + rng.normal(scale=0.05, size=ref.body.shape).astype(np.float32))
+        save_sample(sub / f"{sample_id}.npz", pred)
+        with torch.no_grad():
+            points = [smplfx.evaluation_points("body", body=s.body, lhand=s.lhand, rhand=s.rhand, face=s.face,
+                                               shape=ref.full_shape()).numpy() for s in (pred, ref)]
+        expected.append(pa_jpe(*points, scored=JOINT_SETS["body"].scored, unit="mm"))
+    protocol = Protocol("dispatch@test", "pa-jpe and dtw-jpe of the same joints",
+                        (ProtocolItem("pa-jpe", "body", "body", {"unit": "mm"}),
+                         ProtocolItem("dtw-jpe", "body", "body", {"align": "root", "norm": "path", "unit": "mm",
+                                                                  "backend": "exact"})))
+    r = score_submission(sub, synth_tiny / DATASET, protocol=protocol, model=smplfx).results
+    values = _values(r)
+    # points here come from one sample per forward pass, the engine's from batches: float32 rounding differs
+    assert values[("pa-jpe", "body")] == pytest.approx(float(np.mean(expected)), rel=1e-6, abs=0)
+    assert abs(values[("pa-jpe", "body")] - values[("dtw-jpe", "body")]) > 1.0
+    assert r["scores"][0]["signature"].startswith("pa-jpe@1|part:body|unit:mm|boot:1000-s0|bm:")
+
+
+def test_back_translations_from_a_producer_carry_its_id(submissions, synth_tiny, smplfx):
+    """Text metrics take hypotheses from any producer (e.g. a back-translation model); its id is the
+    signature's ``bt`` key."""
+    from m3t_bench.datasets import open_split
+    from m3t_bench.protocols import Protocol, ProtocolItem
+    from m3t_bench.scoring import BackTranslations
+
+    test = open_split(synth_tiny / DATASET, "test")
+    hyps = BackTranslations({e["id"]: e["text"] for e in test.entries}, source_id="bt-model-0123abcd")
+    protocol = Protocol("text@test", "BLEU-4 only", (ProtocolItem("bleu4", "text", None, {"zh_tokenize": "jieba"}),))
+    r = score_submission(submissions["mean-pose"], synth_tiny / DATASET, protocol=protocol, model=smplfx,
+                         back_translations=hyps).results
+    assert _values(r) == {("bleu4", "text"): pytest.approx(100.0)}
+    assert "|bt:bt-model-0123abcd|" in r["scores"][0]["signature"]
+
+
+def test_back_translations_must_cover_the_split_exactly():
+    from m3t_bench.errors import ValidationFailed
+    from m3t_bench.scoring import BackTranslations
+    from m3t_bench.scoring.backtranslation import check_back_translations
+
+    with pytest.raises(ValidationFailed) as exc:
+        check_back_translations(BackTranslations({"a": "x", "z": "y"}, "bt-0"), ["a", "b"])
+    assert [p.split(": ", 1)[1] for p in exc.value.problems] == ["b: missing hypothesis; expected one per split id",
+                                                                 "z: not in the split"]
+    check_back_translations(BackTranslations({"a": "x", "b": "y"}, "bt-0"), ["a", "b"])

@@ -113,9 +113,20 @@ def test_cli_ablation_writes_a_table_3_shaped_table(synth_tiny, standin_dir, tmp
     for row in result["rows"]:
         for modality, scores in row["modalities"].items():
             assert 0 < scores["utilisation_pct"] <= 100 and scores["pa_vpe_mm"] >= 0, (modality, scores)
+            signed = {(s["metric"], s["part"]): s for s in scores["scores"]}   # every figure is a tokenizer@1 number
+            joint_parts = {"body": ("body",), "hand": ("lhand", "rhand"), "face": ()}[modality]
+            assert set(signed) == {(m, modality) for m in ("pa-vpe", "codebook-use", "token-freq-std")} | {
+                ("pa-jpe", p) for p in joint_parts}
+            assert signed[("pa-vpe", modality)]["n"] == 3
+            assert signed[("pa-vpe", modality)]["value"] == scores["pa_vpe_mm"]
+            for (_, part), entry in signed.items():
+                assert entry["ci95"][0] <= entry["value"] <= entry["ci95"][1]
+                assert f"|part:{part}|" in entry["signature"] and "|proto:tokenizer@1|" in entry["signature"]
+                assert f"|ds:{DATASET}@1|" in entry["signature"]
     header = (tmp_path / "tokenizer_ablation.csv").read_text().splitlines()[0]
     assert header.startswith("Method,BS,HS,PA-VPE body (mm)")
-    assert "| FSQ" in (tmp_path / "tokenizer_ablation.md").read_text()
+    table = (tmp_path / "tokenizer_ablation.md").read_text()
+    assert "| FSQ" in table and "- PA-VPE face (mm): `pa-vpe@1|part:face|unit:mm|" in table
 
 
 @pytest.mark.slow

@@ -16,6 +16,7 @@ import sys
 import time
 
 import m3t_bench.bench as bench_pkg
+from m3t_bench.cli import plain_text
 
 
 def available() -> list[str]:
@@ -23,7 +24,7 @@ def available() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m m3t_bench.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m m3t_bench.bench", description=plain_text(__doc__))
     parser.add_argument("names", nargs="*", help=f"benchmarks to run (default all: {', '.join(available())})")
     parser.add_argument("--quick", action="store_true", help="smaller workloads (smoke run)")
     args = parser.parse_args(argv)

@@ -15,10 +15,9 @@ import time
 
 import numpy as np
 
-from m3t_bench.bench._peers import pure_python_dtw_jpe
-
+from m3t_bench.bench.peers import pure_python_dtw_jpe
 from m3t_bench.metrics import dtw_jpe_many
-from m3t_bench.metrics.dtw import _run_pairs
+from m3t_bench.metrics.dtw import dtw_points_many
 
 N_JOINTS = 42
 N_FACE_POINTS = 5023
@@ -72,11 +71,11 @@ def _pruning_line(label: str, preds: list, refs: list, kind: str, root: int,
     scored = np.arange(preds[0].shape[1])
     if root >= 0:
         scored = scored[scored != root]
-    _run_pairs(preds[:1], refs[:1], kind=kind, root=root, scored=scored, jobs=jobs, prune=True)   # compile
-    _run_pairs(preds[:1], refs[:1], kind=kind, root=root, scored=scored, jobs=jobs, prune=False)
-    full_s, full = _best_of(lambda: _run_pairs(preds, refs, kind=kind, root=root, scored=scored, jobs=jobs,
+    dtw_points_many(preds[:1], refs[:1], kind=kind, root=root, scored=scored, jobs=jobs, prune=True)   # compile
+    dtw_points_many(preds[:1], refs[:1], kind=kind, root=root, scored=scored, jobs=jobs, prune=False)
+    full_s, full = _best_of(lambda: dtw_points_many(preds, refs, kind=kind, root=root, scored=scored, jobs=jobs,
                                                prune=False))
-    pruned_s, pruned = _best_of(lambda: _run_pairs(preds, refs, kind=kind, root=root, scored=scored, jobs=jobs,
+    pruned_s, pruned = _best_of(lambda: dtw_points_many(preds, refs, kind=kind, root=root, scored=scored, jobs=jobs,
                                                    prune=True))
     same = np.array_equal(full[0], pruned[0]) and np.array_equal(full[1], pruned[1])
     fraction = pruned[2] / full[2]

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from m3t_bench.bench._peers import pure_python_dtw_jpe
+from m3t_bench.bench.peers import pure_python_dtw_jpe
 
 N_SAMPLES = 1176
 FPS = 30.0
@@ -102,7 +102,9 @@ def run(quick: bool) -> list[str]:
     from m3t_bench.body.joint_sets import JOINT_SETS
     from m3t_bench.body.standin import write_standin_assets
     from m3t_bench.protocols import get_protocol
-    from m3t_bench.scoring.score import _geometric_values, model_points, protocol_items
+    from m3t_bench.scoring.items import protocol_items
+    from m3t_bench.scoring.points import chunk_ids, model_points
+    from m3t_bench.scoring.score import point_values
     from m3t_bench.scoring.submission import Submission
 
     jobs = min(2, os.cpu_count() or 1)
@@ -119,19 +121,18 @@ def run(quick: bool) -> list[str]:
     joint_items = [it for it in items if it.joint_set and it.part != "face"]
     face_items = [it for it in items if it.joint_set and it.part == "face"]
 
-    _geometric_values(joint_items, Submission(Path("."), "streams", {ids[0]: preds[ids[0]]}), refs, model,
+    point_values(joint_items, Submission(Path("."), "streams", {ids[0]: preds[ids[0]]}), refs, model,
                       jobs=jobs, progress=False, skipped=[])  # compile / warm up
     timings = {}
     for label, group in (("joint metrics", joint_items), ("face DTW-VPE", face_items)):
         t0 = time.perf_counter()
-        _geometric_values(group, sub, refs, model, jobs=jobs, progress=False, skipped=[])
+        point_values(group, sub, refs, model, jobs=jobs, progress=False, skipped=[])
         timings[label] = time.perf_counter() - t0
 
     face_set = face_items[0].joint_set if face_items else None
     t0 = time.perf_counter()
     if face_set is not None:  # the forward passes alone, chunked like the engine does
-        from m3t_bench.scoring.score import _chunks
-        for chunk in _chunks(ids, sub, refs, len(JOINT_SETS[face_set].points)):
+        for chunk in chunk_ids(ids, sub, refs, len(JOINT_SETS[face_set].points)):
             model_points(model, (face_set,), [refs[i] for i in chunk], [refs[i] for i in chunk])
             model_points(model, (face_set,), [preds[i] for i in chunk], [refs[i] for i in chunk])
     face_forward = time.perf_counter() - t0

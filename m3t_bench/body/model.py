@@ -24,7 +24,7 @@ jaw and eye joints internal.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from m3t_bench.body.assembly import assemble_smplfx
 from m3t_bench.body.files import load_correspondence, load_flame_arrays, load_smplx_arrays, locate_body_model_files
-from m3t_bench.body.joint_sets import get_joint_set, point_kind
+from m3t_bench.body.joint_sets import VERTEX_PREFIX, JointSet, get_joint_set, point_kind
 from m3t_bench.body.skeleton import LOWER_BODY_JOINT_NAMES
 from m3t_bench.errors import UserError
 from m3t_bench.motion.layout import (BODY_JOINT_NAMES, FACE_DIM, FACE_EXPRESSION, FACE_EYELIDS, FACE_JAW_6D,
@@ -47,6 +47,9 @@ OUTPUT_JOINT_NAMES: tuple[str, ...] = (*BODY_JOINT_NAMES, *HAND_JOINT_NAMES["lef
 POSED_JOINT_NAMES: tuple[str, ...] = (*OUTPUT_JOINT_NAMES, "jaw")
 #: The kinematic chain SMPL-FX runs: SMPL-X's joints without the lower body, in model-file order.
 CHAIN_JOINT_NAMES: tuple[str, ...] = tuple(n for n in SMPLX_JOINT_NAMES if n not in LOWER_BODY_JOINT_NAMES)
+#: The joints each parameter stream rotates (the face stream also drives the expression and eyelid blends).
+STREAM_JOINT_NAMES: dict[str, tuple[str, ...]] = {"body": BODY_JOINT_NAMES, "lhand": HAND_JOINT_NAMES["left"],
+                                                  "rhand": HAND_JOINT_NAMES["right"], "face": ("jaw",)}
 
 
 def chain_transforms(rot: Tensor, rest: Tensor, parents: list[int]) -> tuple[Tensor, Tensor]:
@@ -99,6 +102,50 @@ def blend_distinct_rows(coeffs: Tensor, dirs: Tensor) -> Tensor:
     return blend_shapes(coeffs[starts], dirs)[run_of_row]
 
 
+def _take_rows(values: Tensor, rows: np.ndarray, dim: int = 0) -> Tensor:
+    """``values`` indexed by the vertex ids ``rows`` along ``dim``; ids beyond its size (the teeth, which
+    SMPL-X's buffers do not hold) give zeros."""
+    valid = rows < values.shape[dim]
+    shape = list(values.shape)
+    shape[dim] = len(rows)
+    taken = values.index_select(dim, torch.as_tensor(rows[valid], device=values.device))
+    if bool(valid.all()):
+        return taken
+    return values.new_zeros(shape).index_copy(dim, torch.as_tensor(np.nonzero(valid)[0], device=values.device), taken)
+
+
+@dataclass(frozen=True)
+class MeshRows:
+    """The mesh rows an evaluation plan poses and the buffers sliced to them (R rows, vertex ids ``rows``):
+    ``linear`` ``(102 + n_pose + 1, R·3)`` = expression/eyelid directions, the pose correctives that move these
+    rows (pose features ``pose_rows``) and the template, applied in one product; ``body_dirs (R, 3, 10)`` and
+    ``flame_shape_dirs (R, 3, 300)``; skinning ``weights (R, K)`` over the plan's chain columns
+    ``weight_cols (K,)`` and ``static (R,)``, the share of the identity-held joints; ``regressor (n_reg, R)``
+    for ``regressed:`` points."""
+
+    rows: Tensor
+    linear: Tensor
+    pose_rows: Tensor
+    body_dirs: Tensor
+    flame_shape_dirs: Tensor
+    weights: Tensor
+    weight_cols: Tensor
+    static: Tensor
+    regressor: Tensor
+
+
+@dataclass(frozen=True)
+class EvaluationPlan:
+    """How to compute a list of points: the kinematic ``chain`` subset (chain positions closed under
+    ancestors, ascending) with its re-indexed ``parents``, the mesh rows to pose (``None``: joints only) and
+    ``gather (P,)``: each point's column in [posed chain joints | posed rows | regressed joints]."""
+
+    chain: tuple[int, ...]
+    parents: tuple[int, ...]
+    gather: Tensor
+    mesh: MeshRows | None
+
+
 @dataclass
 class SMPLFXOutput:
     """``vertices (N, 10995, 3)`` and ``joints (N, 42, 3)`` in metres."""
@@ -146,10 +193,11 @@ class SMPLFX(nn.Module):
         self.register_buffer("posed_in_chain", t([position[j] for j in posed], torch.long))
         self.register_buffer("output_in_chain", t([position[SMPLX_JOINT_NAMES.index(n)] for n in OUTPUT_JOINT_NAMES],
                                                   torch.long))
-        inverse = np.full(self.n_smplx_vertices, -1)
+        inverse = np.full(len(b["template"]), -1)
         inverse[correspondence] = np.arange(len(correspondence))
         self._flame_index_of = inverse
         self._plans: dict = {}
+        self._regions: dict[str, JointSet] = {}
         self.to(dtype)
 
     @classmethod
@@ -192,30 +240,31 @@ class SMPLFX(nn.Module):
 
     # ---- kinematics ---------------------------------------------------------------------------------
     @staticmethod
-    def _blend(template: Tensor, body_dirs: Tensor, flame_dirs: Tensor, betas: Tensor | None,
-               expression: Tensor) -> Tensor:
-        """``template (P,3)`` + shape blend (once per batch when the shape is shared) + expression/eyelid
-        blend: ``(N, P, 3)``. ``flame_dirs (P, 3, 402)``: 300 FLAME shape, 100 expression, 2 eyelids."""
-        n_shape = flame_dirs.shape[-1] - expression.shape[1]
-        out = template + blend_shapes(expression, flame_dirs[..., n_shape:])
-        if betas is not None:
-            out = out + blend_distinct_rows(betas[:, :N_BODY_SHAPE], body_dirs) \
-                + blend_distinct_rows(betas[:, N_BODY_SHAPE:], flame_dirs[..., :n_shape])
-        return out
+    def _with_shape(points: Tensor, betas: Tensor | None, body_dirs: Tensor, flame_shape_dirs: Tensor) -> Tensor:
+        """``points (N, P, 3)`` plus the SMPL-X body-shape and FLAME head-shape blends of ``betas (N|1, 310)``
+        over directions ``(P, 3, 10)`` and ``(P, 3, 300)`` (each computed once per run of equal shape rows);
+        ``points`` unchanged without a shape. The one place where shape is blended."""
+        if betas is None:
+            return points
+        return points + blend_distinct_rows(betas[:, :N_BODY_SHAPE], body_dirs) \
+            + blend_distinct_rows(betas[:, N_BODY_SHAPE:], flame_shape_dirs)
 
     def _rest_joints(self, betas: Tensor | None, expression: Tensor) -> Tensor:
-        """Rest-pose joints of the chain ``(N, 47, 3)`` from precomputed joint-space directions."""
-        joints = self._blend(self.joint_template, self.joint_body_dirs, self.joint_flame_dirs, betas, expression)
+        """Rest-pose joints of the chain ``(N, 47, 3)`` from precomputed joint-space directions: template, then
+        expression/eyelid blend, then shape blend."""
+        n_shape = self.joint_flame_dirs.shape[-1] - expression.shape[1]
+        joints = self.joint_template + blend_shapes(expression, self.joint_flame_dirs[..., n_shape:])
+        joints = self._with_shape(joints, betas, self.joint_body_dirs, self.joint_flame_dirs[..., :n_shape])
         return joints[:, self.chain]
 
-    def _pose(self, rot: Tensor, betas: Tensor | None, flame: Tensor, subset: list[int] | None = None,
-              parents: list[int] | None = None) -> tuple[Tensor, Tensor]:
+    def _pose(self, rot: Tensor, betas: Tensor | None, flame: Tensor, subset: tuple[int, ...] | None = None,
+              parents: tuple[int, ...] | None = None) -> tuple[Tensor, Tensor]:
         """Posed joints ``(N, J, 3)`` and skinning transforms ``(N, J, 3, 4)`` of the whole chain (J = 47), or of
         ``subset`` (chain positions closed under ancestors, ascending) with its re-indexed ``parents``."""
         rest = self._rest_joints(betas, flame)
         if subset is None:
             return chain_transforms(rot, rest, self._parent_list)
-        return chain_transforms(rot[:, subset], rest[:, subset], parents)
+        return chain_transforms(rot[:, list(subset)], rest[:, list(subset)], list(parents))
 
     def _skin(self, v_posed: Tensor, transforms: Tensor, weights: Tensor, static: Tensor) -> Tensor:
         """Linear blend skinning of ``v_posed (N, P, 3)`` with ``weights (P, K)`` over ``transforms (N, K, 3, 4)``;
@@ -232,18 +281,10 @@ class SMPLFX(nn.Module):
 
     # ---- public paths -------------------------------------------------------------------------------
     def forward(self, body, lhand, rhand, face, shape=None) -> SMPLFXOutput:
-        """Full mesh: ``vertices (N, 10995, 3)`` and ``joints (N, 42, 3)`` in metres."""
-        rot, betas, flame = self._inputs(body, lhand, rhand, face, shape)
-        n, nv = rot.shape[0], self.n_smplx_vertices
-        v = self.template.expand(n, -1, -1).clone()
-        v[:, self.flame_ids] += blend_shapes(flame, self.flame_dirs[..., -flame.shape[1]:])
-        if betas is not None:
-            v[:, :nv] += blend_distinct_rows(betas[:, :N_BODY_SHAPE], self.body_dirs)
-            v[:, self.flame_ids] += blend_distinct_rows(betas[:, N_BODY_SHAPE:], self.flame_dirs[..., :-flame.shape[1]])
-        v[:, :nv] += (self._pose_features(rot) @ self.posedirs).reshape(n, nv, 3)
-        posed, transforms = self._pose(rot, betas, flame)
-        vertices = self._skin(v, transforms, self.lbs_weights, self.static_weight)
-        return SMPLFXOutput(vertices=vertices, joints=posed[:, self.output_in_chain])
+        """Full mesh: ``vertices (N, 10995, 3)`` and ``joints (N, 42, 3)`` in metres (the evaluation path over
+        every vertex, see :meth:`evaluation_points_many`)."""
+        points = self._evaluate_plan(self._mesh_plan(), body=body, lhand=lhand, rhand=rhand, face=face, shape=shape)
+        return SMPLFXOutput(vertices=points[:, len(self.joint_names):], joints=points[:, :len(self.joint_names)])
 
     def joints(self, body, lhand, rhand, face, shape=None) -> Tensor:
         """Joints only ``(N, 42, 3)``: no mesh, no pose correctives (joints do not depend on them)."""
@@ -254,9 +295,46 @@ class SMPLFX(nn.Module):
         """The 5,023 FLAME-region vertices ``(N, 5023, 3)`` (FLAME order), skinning only those rows."""
         return self.evaluation_points("face", body=body, lhand=lhand, rhand=rhand, face=face, shape=shape)[:, 1:]
 
+    def joint_set(self, name: str) -> JointSet:
+        """The joint set ``name`` with its points: a registered set as declared, a region set resolved on this
+        model (``vertex:<id>`` points of :meth:`region_vertex_ids`, root 0, all scored)."""
+        declared = get_joint_set(name)
+        if not declared.is_region:
+            return declared
+        if name not in self._regions:
+            points = tuple(f"{VERTEX_PREFIX}{v}" for v in self.region_vertex_ids(declared.streams))
+            self._regions[name] = replace(declared, points=points, scored=tuple(range(len(points))))
+        return self._regions[name]
+
+    def region_vertex_ids(self, streams: tuple[str, ...]) -> np.ndarray:
+        """Ids (ascending, int64) of the mesh vertices whose position depends on the parameter ``streams``
+        (names of :data:`STREAM_JOINT_NAMES`): skinned (non-zero weight) by a joint the streams rotate or by a
+        descendant of one, moved by a pose corrective of such a joint or, for ``face``, by an expression or
+        eyelid direction."""
+        names = [n for s in streams for n in STREAM_JOINT_NAMES[s]]
+        chain = self.chain.tolist()
+        driven = {chain.index(SMPLX_JOINT_NAMES.index(n)) for n in names}
+        moved = [c for c in range(len(chain)) if self._ancestry(c) & driven]
+        mask = (self.lbs_weights[:, moved] != 0).any(dim=1).cpu().numpy()
+        pose_rows = [9 * POSED_JOINT_NAMES.index(n) + k for n in names for k in range(9)]
+        corrected = self.posedirs[pose_rows].reshape(len(pose_rows), self.n_smplx_vertices, 3)
+        mask[:self.n_smplx_vertices] |= (corrected != 0).any(dim=2).any(dim=0).cpu().numpy()
+        if "face" in streams:
+            n_face = FACE_DIM - 6
+            mask[self.flame_ids.cpu().numpy()] |= (self.flame_dirs[..., -n_face:] != 0).flatten(1).any(1).cpu().numpy()
+        return np.nonzero(mask)[0].astype(np.int64)
+
+    def _ancestry(self, c: int) -> set[int]:
+        """Chain position ``c`` and all its ancestors."""
+        out = set()
+        while c >= 0:
+            out.add(c)
+            c = self._parent_list[c]
+        return out
+
     def evaluation_points(self, joint_set_name: str, *, body, lhand, rhand, face, shape=None) -> Tensor:
         """Points of a named set (:mod:`m3t_bench.body.joint_sets`) ``(N, P, 3)`` in metres, computing only
-        the mesh rows the set needs (landmarks, fingertips, regressor supports or the face region)."""
+        the mesh rows the set needs (landmarks, fingertips, regressor supports, the face or a region)."""
         return self.evaluation_points_many((joint_set_name,), body=body, lhand=lhand, rhand=rhand, face=face,
                                            shape=shape)[joint_set_name]
 
@@ -265,11 +343,12 @@ class SMPLFX(nn.Module):
         """:meth:`evaluation_points` of several sets from one pass (the kinematic chain and shared mesh rows are
         computed once): set name -> ``(N, P_set, 3)`` in metres."""
         names = tuple(joint_set_names)
-        sizes = [len(get_joint_set(name).points) for name in names]
+        sizes = [len(self.joint_set(name).points) for name in names]
         points = self._evaluate_plan(self._plan(names), body=body, lhand=lhand, rhand=rhand, face=face, shape=shape)
         return dict(zip(names, torch.split(points, sizes, dim=1)))
 
-    def _evaluate_plan(self, plan: dict, *, body, lhand, rhand, face, shape=None) -> Tensor:
+    # ---- evaluation plans ---------------------------------------------------------------------------
+    def _evaluate_plan(self, plan: EvaluationPlan, *, body, lhand, rhand, face, shape=None) -> Tensor:
         """The plan's points ``(N, P, 3)``, computed over chunks of ``FRAME_CHUNK`` frames (cache-sized)."""
         n = len(body)
         if n <= FRAME_CHUNK:
@@ -280,95 +359,105 @@ class SMPLFX(nn.Module):
                                                shape[s:s + FRAME_CHUNK] if per_frame_shape else shape)
                           for s in range(0, n, FRAME_CHUNK)])
 
-    def _evaluate_chunk(self, plan: dict, body, lhand, rhand, face, shape) -> Tensor:
+    def _evaluate_chunk(self, plan: EvaluationPlan, body, lhand, rhand, face, shape) -> Tensor:
         rot, betas, flame = self._inputs(body, lhand, rhand, face, shape)
         n = rot.shape[0]
-        posed, transforms = self._pose(rot, betas, flame, plan["chain"], plan["parents"])
+        posed, transforms = self._pose(rot, betas, flame, plan.chain, plan.parents)
         parts = [posed]
-        if plan["rows"].numel():
-            step = max(1, VERTEX_CHUNK_VALUES // (3 * plan["rows"].numel()))  # frames per cache-sized chunk
-            verts = torch.cat([self._plan_vertices(plan, rot[s:s + step], None if betas is None else betas[s:s + step],
+        if plan.mesh is not None:
+            mesh = plan.mesh
+            step = max(1, VERTEX_CHUNK_VALUES // (3 * mesh.rows.numel()))  # frames per cache-sized chunk
+            per_frame = betas is not None and betas.shape[0] == n  # else one shape row (or none) for all frames
+            verts = torch.cat([self._mesh_vertices(mesh, rot[s:s + step], betas[s:s + step] if per_frame else betas,
                                                    flame[s:s + step], transforms[s:s + step])
                                for s in range(0, n, step)])
-            parts += [verts, vertices2joints(plan["regressor"], verts)]
-        return torch.cat(parts, 1)[:, plan["gather"]]
+            parts += [verts, vertices2joints(mesh.regressor, verts)]
+        return torch.cat(parts, 1)[:, plan.gather]
 
-    def _plan_vertices(self, plan: dict, rot: Tensor, betas: Tensor | None, flame: Tensor,
+    def _mesh_vertices(self, mesh: MeshRows, rot: Tensor, betas: Tensor | None, flame: Tensor,
                        transforms: Tensor) -> Tensor:
         """The plan's mesh rows ``(n, R, 3)`` posed, for one chunk of frames."""
         n = rot.shape[0]
-        coeffs = torch.cat([flame, self._pose_features(rot)[:, plan["pose_rows"]], flame.new_ones(n, 1)], 1)
-        v = (coeffs @ plan["linear"]).view(n, -1, 3)  # template + expression/eyelids + pose correctives
-        if betas is not None:
-            v = v + blend_distinct_rows(betas[:, :N_BODY_SHAPE], plan["body_dirs"]) \
-                + blend_distinct_rows(betas[:, N_BODY_SHAPE:], plan["flame_shape_dirs"])
-        return self._skin(v, transforms[:, plan["weight_cols"]], plan["weights"], plan["static"])
+        coeffs = torch.cat([flame, self._pose_features(rot)[:, mesh.pose_rows], flame.new_ones(n, 1)], 1)
+        v = (coeffs @ mesh.linear).view(n, -1, 3)  # template + expression/eyelids + pose correctives
+        v = self._with_shape(v, betas, mesh.body_dirs, mesh.flame_shape_dirs)
+        return self._skin(v, transforms[:, mesh.weight_cols], mesh.weights, mesh.static)
 
-    def _plan(self, names: tuple[str, ...]) -> dict:
-        key = (names, self.template.device, self.template.dtype)
+    def _plan(self, names: tuple[str, ...]) -> EvaluationPlan:
+        return self._cached_plan(names, lambda: tuple(p for name in names for p in self.joint_set(name).points))
+
+    def _mesh_plan(self) -> EvaluationPlan:
+        """The plan of :meth:`forward`: the 42 output joints, then every mesh vertex."""
+        return self._cached_plan(("<mesh>",), lambda: (*self.joint_names, *(f"{VERTEX_PREFIX}{v}" for v in
+                                                                           range(len(self.template)))))
+
+    def _cached_plan(self, key: tuple[str, ...], points) -> EvaluationPlan:
+        key = (key, self.template.device, self.template.dtype)
         if key not in self._plans:
-            self._plans[key] = self._build_plan(tuple(p for name in names for p in get_joint_set(name).points))
+            self._plans[key] = self._build_plan(points())
         return self._plans[key]
 
-    def _build_plan(self, points: tuple[str, ...]) -> dict:
+    def _build_plan(self, points: tuple[str, ...]) -> EvaluationPlan:
         """Index bookkeeping and sliced buffers for a point list (built once per set, device and dtype)."""
+        device = self.template.device
         kinds = [point_kind(p) for p in points]
-        flame_ids = self.flame_ids.cpu().numpy()
-        rows: dict[int, int] = {}
-        reg = self.J_regressor.cpu().numpy()
-        for kind, idx in kinds:
-            vid = idx if kind == "vertex" else flame_ids[idx] if kind == "flame" else None
-            if kind == "regressed":
-                for v in np.nonzero(reg[idx])[0]:
-                    rows.setdefault(int(v), len(rows))
-            elif vid is not None:
-                rows.setdefault(int(vid), len(rows))
+        rows = self._mesh_rows(kinds)
         r = np.fromiter(rows, dtype=np.int64, count=len(rows))
-        rows_t = torch.as_tensor(r, device=self.template.device)
-        chain_pos = {int(j): k for k, j in enumerate(self.chain.tolist())}
-        weights = self.lbs_weights[rows_t]
+        weights = self.lbs_weights[torch.as_tensor(r, device=device)]
         skinning = torch.nonzero(weights.abs().amax(0) > 0).flatten().tolist() if len(r) else []
+        chain_pos = {int(j): k for k, j in enumerate(self.chain.tolist())}
         # Only the chain joints these points hang from: requested joints, joints skinning the rows, ancestors.
-        needed: set[int] = set()
-        for c in [chain_pos[idx] for kind, idx in kinds if kind == "joint"] + skinning:
-            while c >= 0 and c not in needed:
-                needed.add(c)
-                c = self._parent_list[c]
-        subset = sorted(needed)
+        subset = sorted(set().union(*[self._ancestry(c) for c in [chain_pos[idx] for kind, idx in kinds
+                                                                  if kind == "joint"] + skinning]))
         remap = {c: k for k, c in enumerate(subset)}
-        parents = [remap[self._parent_list[c]] if self._parent_list[c] >= 0 else -1 for c in subset]
-        regressed = [idx for kind, idx in kinds if kind == "regressed"]
-        n_chain, n_rows = len(subset), len(r)
+        parents = tuple(remap[self._parent_list[c]] if self._parent_list[c] >= 0 else -1 for c in subset)
         gather, k_reg = [], 0
         for kind, idx in kinds:
             if kind == "joint":
                 gather.append(remap[chain_pos[idx]])
             elif kind == "regressed":
-                gather.append(n_chain + n_rows + k_reg)
+                gather.append(len(subset) + len(r) + k_reg)
                 k_reg += 1
             else:
-                gather.append(n_chain + rows[int(idx if kind == "vertex" else flame_ids[idx])])
-        plan = {"rows": rows_t, "gather": torch.as_tensor(gather, device=self.template.device),
-                "chain": subset, "parents": parents}
-        if not len(r):  # kinematic joints only
-            return plan
+                gather.append(len(subset) + rows[int(idx if kind == "vertex" else self.flame_ids[idx])])
+        regressed = [idx for kind, idx in kinds if kind == "regressed"]
+        mesh = self._mesh_buffers(r, weights, skinning, remap, regressed) if len(r) else None
+        return EvaluationPlan(chain=tuple(subset), parents=parents, gather=torch.as_tensor(gather, device=device),
+                              mesh=mesh)
+
+    def _mesh_rows(self, kinds: list[tuple[str, int]]) -> dict[int, int]:
+        """Vertex id -> row, in first-use order, of the mesh rows the points need (vertices, FLAME vertices,
+        regressor supports)."""
+        rows: dict[int, int] = {}
+        flame_ids = self.flame_ids.cpu().numpy()
+        reg = self.J_regressor.cpu().numpy()
+        for kind, idx in kinds:
+            if kind == "regressed":
+                for v in np.nonzero(reg[idx])[0]:
+                    rows.setdefault(int(v), len(rows))
+            elif kind in ("vertex", "flame"):
+                rows.setdefault(int(idx if kind == "vertex" else flame_ids[idx]), len(rows))
+        return rows
+
+    def _mesh_buffers(self, r: np.ndarray, weights: Tensor, skinning: list[int], remap: dict[int, int],
+                      regressed: list[int]) -> MeshRows:
+        """The buffers of :class:`MeshRows` sliced to the vertex ids ``r`` (teeth rows: zero SMPL-X buffers)."""
+        device = self.template.device
+        rows_t = torch.as_tensor(r, device=device)
         fi = self._flame_index_of[r]
         flame_dirs = self.flame_dirs.new_zeros(len(r), 3, self.flame_dirs.shape[-1])
         flame_dirs[torch.as_tensor(np.nonzero(fi >= 0)[0])] = self.flame_dirs[torch.as_tensor(fi[fi >= 0])]
-        cols = torch.as_tensor(np.stack([3 * r, 3 * r + 1, 3 * r + 2], 1).reshape(-1), device=self.posedirs.device)
-        posedirs = self.posedirs[:, cols]
+        posedirs = _take_rows(self.posedirs.view(len(self.posedirs), self.n_smplx_vertices, 3), r, dim=1)
+        posedirs = posedirs.reshape(len(self.posedirs), -1)
         pose_rows = torch.nonzero(posedirs.abs().amax(1) > 0).flatten()    # pose features that move these rows
         n_face = FACE_DIM - 6  # expression + eyelid coefficients
         linear = torch.cat([flame_dirs[..., -n_face:].permute(2, 0, 1).reshape(n_face, -1), posedirs[pose_rows],
                             self.template[rows_t].reshape(1, -1)], 0)  # (102 + n_pose + 1, R·3)
-        plan.update({
-            "linear": linear.contiguous(), "body_dirs": self.body_dirs[rows_t],
-            "flame_shape_dirs": flame_dirs[..., :-n_face].contiguous(), "pose_rows": pose_rows,
-            "weights": weights[:, skinning], "static": self.static_weight[rows_t],
-            "weight_cols": torch.as_tensor([remap[c] for c in skinning], device=self.template.device),
-            "regressor": self.J_regressor[regressed][:, rows_t] if regressed else self.J_regressor.new_zeros(0, len(r)),
-        })
-        return plan
+        return MeshRows(
+            rows=rows_t, linear=linear.contiguous(), pose_rows=pose_rows, body_dirs=_take_rows(self.body_dirs, r),
+            flame_shape_dirs=flame_dirs[..., :-n_face].contiguous(), weights=weights[:, skinning],
+            weight_cols=torch.as_tensor([remap[c] for c in skinning], device=device),
+            static=self.static_weight[rows_t], regressor=_take_rows(self.J_regressor[regressed], r, dim=1))
 
     def _apply(self, fn, *args, **kwargs):
         self._plans = {}  # sliced buffers follow the module's device/dtype: rebuild after .to()

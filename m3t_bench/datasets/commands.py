@@ -6,6 +6,8 @@ import sys
 
 from tabulate import tabulate
 
+from m3t_bench.datasets.loader import add_data_root_argument
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("datasets", help="list, describe, verify and convert datasets")
@@ -18,7 +20,7 @@ def register(subparsers) -> None:
     verify = sub.add_parser("verify", help="check every file of a dataset (exit 2 on problems)")
     verify.add_argument("name_or_path", help="registered name (looked up under --data-root) or a folder")
     verify.add_argument("--split", action="append", help="split(s) to check (default: all of the spec's)")
-    verify.add_argument("--data-root", help="root of named datasets (default: $M3T_DATA_ROOT or ./data)")
+    add_data_root_argument(verify)
     verify.set_defaults(func=_verify)
     conv = sub.add_parser("convert", help="convert SOKE-style SMPL-X pseudo-GT or flat arrays to the layout")
     conv.add_argument("input", help="folder of <id>.npy / <id>.npz arrays")

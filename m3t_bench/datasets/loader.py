@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 
@@ -19,6 +20,13 @@ def default_data_root(data_root: str | Path | None = None) -> Path:
     if data_root is not None:
         return Path(data_root)
     return Path(os.environ.get(DATA_ROOT_ENV, "data"))
+
+
+def add_data_root_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--data-root DIR`` (where registered dataset names are looked up) to a command's parser."""
+    parser.add_argument("--data-root", type=Path, default=None, metavar="DIR",
+                        help=f"folder holding <dataset>/<split>/ for registered dataset names (default: "
+                             f"${DATA_ROOT_ENV}, else ./data)")
 
 
 def _spec_from_card(card: dict, card_path: Path) -> DatasetSpec:

@@ -71,6 +71,11 @@ def similarity_procrustes(pred: np.ndarray, ref: np.ndarray) -> np.ndarray:
     of ``pred`` onto ``ref`` in the least-squares sense (Umeyama), applied to ``pred``.
 
     ``pred``, ``ref``: (T, P, 3). Returns the aligned prediction (T, P, 3) float64.
+
+    >>> import numpy as np
+    >>> ref = np.random.default_rng(1).normal(size=(2, 4, 3))
+    >>> bool(np.allclose(similarity_procrustes(2.0 * ref - 1.0, ref), ref))
+    True
     """
     x = np.asarray(pred, dtype=np.float64)
     y = np.asarray(ref, dtype=np.float64)

@@ -1,4 +1,9 @@
-"""``m3t-bench validate``, ``m3t-bench score`` and ``m3t-bench table``."""
+"""``m3t-bench validate``, ``score``, ``table``, ``protocols list|show`` and ``metrics list|show``.
+
+The handlers import the engine, the registries and the body model when they run: every command module is
+imported to build the parser, so module-level imports here would make every ``m3t-bench`` call (``--help``
+included) pay for numba and the scoring stack.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from m3t_bench.datasets.loader import add_data_root_argument
 
 DEFAULT_RESULTS_DIR = Path("leaderboards/results")
 DEFAULT_REPORTED_DIR = Path("leaderboards/reported")
@@ -16,8 +22,7 @@ def _add_dataset_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", required=True, help="registered dataset name (e.g. csl-daily, synthsign-csl) or a "
                                                    "dataset/split folder")
     p.add_argument("--split", default="test", help="split to score against (default: test)")
-    p.add_argument("--data-root", type=Path, default=None,
-                   help="folder holding <dataset>/<split>/ (default: $M3T_DATA_ROOT, else ./data)")
+    add_data_root_argument(p)
 
 
 def _cmd_validate(args) -> int:
@@ -29,7 +34,8 @@ def _cmd_validate(args) -> int:
 
 
 def _cmd_score(args) -> int:
-    from m3t_bench.scoring.score import format_scores, score_submission
+    from m3t_bench.report.scores import format_scores
+    from m3t_bench.scoring.score import score_submission
     report = score_submission(args.pred_dir, args.dataset, split=args.split, protocol=args.protocol,
                               body_models=args.body_models, data_root=args.data_root, jobs=args.jobs,
                               seed=args.seed, bt_hyps=args.bt_hyps, bt_model=args.bt_model, progress=True)
@@ -49,8 +55,21 @@ def _cmd_table(args) -> int:
     return 0
 
 
+def _cmd_list(args) -> int:
+    from m3t_bench.report.registry import format_metric_list, format_protocol_list
+    print(format_protocol_list() if args.what == "protocols" else format_metric_list())
+    return 0
+
+
+def _cmd_show(args) -> int:
+    from m3t_bench.protocols import get_metric, get_protocol
+    from m3t_bench.report.registry import format_metric, format_protocol
+    print(format_protocol(get_protocol(args.name)) if args.what == "protocols" else format_metric(get_metric(args.name)))
+    return 0
+
+
 def register(subparsers) -> None:
-    """Add ``validate``, ``score`` and ``table`` to the ``m3t-bench`` command line."""
+    """Add ``validate``, ``score``, ``table``, ``protocols`` and ``metrics`` to the ``m3t-bench`` command line."""
     from m3t_bench.body import add_body_models_argument
 
     p = subparsers.add_parser("validate", help="check a submission folder; report every problem at once",
@@ -64,7 +83,8 @@ def register(subparsers) -> None:
                                           "hands), face DTW-VPE and, with --bt-hyps, back-translation BLEU-4 / "
                                           "ROUGE-L. Table on stdout, progress on stderr.")
     _add_dataset_arguments(p)
-    p.add_argument("--protocol", default="m3t@1", help="evaluation protocol (default m3t@1; also soke@1)")
+    p.add_argument("--protocol", default="m3t@1",
+                   help="evaluation protocol (default m3t@1; m3t-bench protocols list shows them all)")
     p.add_argument("--json", type=Path, default=None, metavar="OUT", help="write the results JSON here")
     p.add_argument("--per-sample", type=Path, default=None, metavar="OUT.jsonl",
                    help="write per-sample values (one JSON line per sample and metric)")
@@ -92,6 +112,16 @@ def register(subparsers) -> None:
     p.add_argument("--protocol", default=None, help="only results scored under this protocol (default: all; "
                                                     "mixed signatures in a column are refused)")
     p.set_defaults(func=_cmd_table)
+
+    for what, about in (("protocols", "evaluation protocols: their metrics, parameters and signature keys"),
+                        ("metrics", "metric definitions: unit, inputs, parts, parameters and signature keys")):
+        p = subparsers.add_parser(what, help=f"list or show the registered {about}")
+        sub = p.add_subparsers(dest=f"{what}_action", metavar="ACTION", parser_class=type(p))
+        sub.required = True
+        sub.add_parser("list", help=f"one line per registered {what[:-1]}").set_defaults(func=_cmd_list, what=what)
+        show = sub.add_parser("show", help=f"everything about one {what[:-1]}")
+        show.add_argument("name", metavar="NAME", help=f"a registered {what[:-1]} (m3t-bench {what} list)")
+        show.set_defaults(func=_cmd_show, what=what)
 
 
 __all__ = ["register"]

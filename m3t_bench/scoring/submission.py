@@ -19,6 +19,7 @@ line each, as ``<file>: <field>: <problem; expectation>``, and never loads a pic
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,5 +192,15 @@ def write_submission(out_dir: str | Path, predictions: dict[str, MotionSequence]
     return out_dir
 
 
+def predictions_sha256(root: str | Path, ids: list[str]) -> str:
+    """sha256 over the sorted prediction files: for each, its name, a NUL, its byte length, a NUL, its bytes."""
+    digest = hashlib.sha256()
+    for sample_id in sorted(ids):
+        data = (Path(root) / f"{sample_id}.npz").read_bytes()
+        digest.update(f"{sample_id}.npz\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
 __all__ = ["MAX_LENGTH_FACTOR", "META_FIELDS", "META_FILE", "N_MODEL_JOINTS", "Submission", "check_submission",
-           "default_meta", "meta_problems", "read_meta", "write_submission"]
+           "default_meta", "meta_problems", "predictions_sha256", "read_meta", "write_submission"]

@@ -1,16 +1,19 @@
-"""Reconstruction quality of a tokenizer through the SMPL-FX forward pass.
+"""Reconstruction quality of a tokenizer through the SMPL-FX forward pass, under protocol ``tokenizer@1``.
 
-A modality's *vertex region* is the set of SMPL-FX vertices its parameters move: found once per body
-model by comparing a neutral pose with randomly perturbed values of that modality's streams (body: the
-upper body, arms, hands and head; hand: both hands; face: the FLAME face region moved by expression, eyelids
-and jaw). Errors are measured on that region, with the other streams at their ground-truth values:
+A modality's *vertex region* is the named region set of the joint-set registry (``region-body``: upper
+body, arms, hands and head; ``region-hand``: both hands; ``region-face``: the vertices expression, eyelids
+and jaw move), resolved on the body model in use. Errors are measured on that region, with the other
+streams at their ground-truth values:
 
 * ``vertex_error_mm``: mean Euclidean vertex distance in mm (root and translation are fixed in SMPL-FX,
-  so no alignment) — the checkpoint-selection criterion of training;
-* ``pa_vpe_mm``: per-frame Procrustes-aligned vertex error (:func:`m3t_bench.metrics.pa_vpe`);
-* ``utilisation_pct``: share of the codebook used over the whole evaluated split
-  (:func:`m3t_bench.metrics.codebook_utilisation`), and the standard deviation of token frequencies.
-Every figure is computed per sample first, then averaged over samples.
+  so no alignment) — the checkpoint-selection criterion of training, not a protocol metric;
+* the protocol's numbers, each signed (``scores``: results entries with value, 95% bootstrap CI, n, unit,
+  signature): ``pa-vpe`` (per-frame Procrustes-aligned vertex error, mm), ``pa-jpe`` (the same on the body
+  or hand joint sets: body, lhand, rhand), ``codebook-use`` (% of the codebook used over the whole evaluated
+  split) and ``token-freq-std`` (standard deviation of token frequencies); the Table 3 figures are also given
+  as ``pa_vpe_mm``, ``utilisation_pct`` and ``token_freq_std``.
+
+Every figure is computed per sample first, then aggregated over samples.
 """
 
 from __future__ import annotations
@@ -18,63 +21,40 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from m3t_bench.motion import MotionSequence, axis_angle_to_rot6d, identity_rot6d
-from m3t_bench.motion.layout import FACE_JAW_6D, STREAM_SHAPES
+from m3t_bench.motion import MotionSequence
+from m3t_bench.protocols import get_protocol
+from m3t_bench.scoring.items import ScoreItem, protocol_items, summarise
 from reference_models.m3t.data import MODALITY_STREAMS, modality_inputs, streams_from_outputs
 from reference_models.m3t.vae import MotionTokenizer
 
-#: Vertices displaced by more than this (metres) under a random change of a modality belong to its region.
-REGION_THRESHOLD_M = 1e-6
-_FRAME_CHUNK = 256
+#: The protocol tokenizer figures are reported under, and each modality's region set.
+PROTOCOL = "tokenizer@1"
+REGION_SETS = {"body": "region-body", "hand": "region-hand", "face": "region-face"}
+#: Results-entry metric -> the flat key it is also given under (the Table 3 figures).
+FLAT_KEYS = {"pa-vpe": "pa_vpe_mm", "codebook-use": "utilisation_pct", "token-freq-std": "token_freq_std"}
+STREAM_NAMES = ("body", "lhand", "rhand", "face")
 
 
-def neutral_streams(n: int) -> dict[str, torch.Tensor]:
-    """Rest pose for ``n`` frames: identity rotations, zero expression and eyelids, closed jaw."""
-    out = {s: identity_rot6d(n, *STREAM_SHAPES[s][:-1]) for s in ("body", "lhand", "rhand")}
-    face = torch.zeros(n, STREAM_SHAPES["face"][0])
-    face[:, FACE_JAW_6D] = identity_rot6d(n)
-    out["face"] = face
-    return out
+def modality_parts(modality: str) -> tuple[str, ...]:
+    """The protocol parts a modality's tokenizer is reported for: the modality and the streams it encodes."""
+    return tuple(dict.fromkeys((modality, *MODALITY_STREAMS[modality])))
 
 
-def _random_rot6d(shape: tuple[int, ...], generator: torch.Generator, scale: float) -> torch.Tensor:
-    """Random 6D rotations ``(*shape, 6)``: axis-angle drawn from N(0, scale^2) per component."""
-    return axis_angle_to_rot6d(torch.randn(*shape, 3, generator=generator) * scale)
-
-
-@torch.no_grad()
-def modality_vertex_ids(body_model, modality: str, *, seed: int = 0) -> torch.Tensor:
-    """Indices ``(P,)`` int64 of the SMPL-FX vertices moved by ``modality``'s streams (see module doc)."""
-    n = 4
-    gen = torch.Generator().manual_seed(seed)
-    rest = neutral_streams(n)
-    moved = dict(rest)
-    for stream in MODALITY_STREAMS[modality]:
-        if stream == "face":
-            face = torch.randn(n, STREAM_SHAPES["face"][0], generator=gen)
-            face[:, FACE_JAW_6D] = _random_rot6d((n,), gen, 0.3)
-            moved["face"] = face
-        else:
-            moved[stream] = _random_rot6d((n, STREAM_SHAPES[stream][0]), gen, 0.5)
-    device = next(iter(body_model.buffers())).device
-    v_rest = body_model(**{k: v.to(device) for k, v in rest.items()}).vertices
-    v_moved = body_model(**{k: v.to(device) for k, v in moved.items()}).vertices
-    displacement = (v_moved - v_rest).norm(dim=-1).amax(dim=0)
-    return torch.nonzero(displacement > REGION_THRESHOLD_M).flatten().cpu()
+def point_sets(modality: str) -> tuple[str, ...]:
+    """The joint sets a modality's evaluation needs: its region (vertex error, PA-VPE), then the joint sets of
+    its ``tokenizer@1`` PA-JPE items."""
+    items = get_protocol(PROTOCOL).items
+    return tuple(dict.fromkeys([REGION_SETS[modality], *(it.joint_set for it in items
+                                                         if it.joint_set and it.part in modality_parts(modality))]))
 
 
 @torch.no_grad()
-def region_vertices(body_model, seq: MotionSequence, vertex_ids: torch.Tensor) -> torch.Tensor:
-    """SMPL-FX vertices ``(T, P, 3)`` in metres (float32, CPU) of ``seq`` restricted to ``vertex_ids``."""
-    device = next(iter(body_model.buffers())).device
+def set_points(body_model, seq: MotionSequence, names: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    """Points ``(T, P, 3)`` in metres (float32, CPU) of ``seq`` in each joint set of ``names``, one pass."""
+    device = body_model.template.device
+    streams = {s: torch.as_tensor(np.asarray(getattr(seq, s), np.float32), device=device) for s in STREAM_NAMES}
     shape = None if seq.shape is None else torch.as_tensor(seq.full_shape(), device=device)
-    ids = vertex_ids.to(device)
-    chunks = []
-    for start in range(0, seq.n_frames, _FRAME_CHUNK):
-        part = {s: torch.as_tensor(np.asarray(getattr(seq, s)[start:start + _FRAME_CHUNK], np.float32), device=device)
-                for s in ("body", "lhand", "rhand", "face")}
-        chunks.append(body_model(**part, shape=shape).vertices[:, ids].float().cpu())
-    return torch.cat(chunks)
+    return {n: p.float().cpu() for n, p in body_model.evaluation_points_many(names, **streams, shape=shape).items()}
 
 
 @torch.no_grad()
@@ -87,44 +67,60 @@ def reconstruct_sequence(model: MotionTokenizer, seq: MotionSequence) -> tuple[M
         recon, idx = model.reconstruct(torch.as_tensor(x, device=device)[None])
         outputs[stream] = recon[0].cpu().numpy()
         tokens[stream] = idx[0].cpu().numpy()
-    streams = {s: getattr(seq, s) for s in ("body", "lhand", "rhand", "face")}
+    streams = {s: getattr(seq, s) for s in STREAM_NAMES}
     streams.update(streams_from_outputs(outputs))
     return MotionSequence(**streams, shape=seq.shape), tokens
 
 
-def _pa_vpe_mm(pred: torch.Tensor, ref: torch.Tensor) -> float:
-    from m3t_bench.metrics.jpe import pa_vpe
-    return float(pa_vpe(pred.numpy(), ref.numpy(), unit="mm"))
+def tokenizer_items(modality: str, *, body_model_id: str, dataset_id: str | None, seed: int) -> list[ScoreItem]:
+    """The ``tokenizer@1`` items of ``modality``, signed for the body model, dataset and bootstrap seed."""
+    if dataset_id is None:
+        raise ValueError("a full tokenizer evaluation needs the dataset id for its signatures")
+    return [it for it in protocol_items(get_protocol(PROTOCOL), model_id=body_model_id, dataset_id=dataset_id,
+                                        seed=seed) if it.part in modality_parts(modality)]
 
 
 @torch.no_grad()
-def evaluate_tokenizer(model: MotionTokenizer, body_model, sequences: list[MotionSequence], *,
-                       vertex_ids: torch.Tensor | None = None, full: bool = True,
-                       reference_vertices: list[torch.Tensor] | None = None) -> dict:
+def evaluate_tokenizer(model: MotionTokenizer, body_model, sequences: list[MotionSequence], *, full: bool = True,
+                       reference_points: list[dict[str, torch.Tensor]] | None = None, dataset_id: str | None = None,
+                       seed: int = 0) -> dict:
     """Reconstruction figures of ``model`` on ``sequences`` (see the module docstring).
-    ``reference_vertices`` (optional): the ground-truth ``region_vertices`` of each sequence, precomputed.
+    ``reference_points`` (optional): the ground-truth :func:`set_points` of each sequence for
+    :func:`point_sets` of the modality, precomputed. ``dataset_id`` (needed with ``full``): recorded in the
+    signatures; ``seed``: of the bootstrap CIs.
 
-    Returns ``{"vertex_error_mm", "n_samples", "n_tokens"}`` and, with ``full``, ``"pa_vpe_mm",
-    "utilisation_pct", "token_freq_std"``."""
+    Returns ``{"vertex_error_mm", "n_samples", "n_tokens"}`` and, with ``full``, the signed ``"scores"`` of
+    the modality's ``tokenizer@1`` items and the Table 3 figures ``"pa_vpe_mm", "utilisation_pct",
+    "token_freq_std"``."""
+    region = REGION_SETS[model.modality]
+    items = tokenizer_items(model.modality, body_model_id=body_model.model_id, dataset_id=dataset_id,
+                            seed=seed) if full else []
+    sets = point_sets(model.modality) if full else (region,)
+    per_sample = {it: [] for it in items if it.spec.inputs == "points"}
     was_training = model.training
     model.eval()
-    if vertex_ids is None:
-        vertex_ids = modality_vertex_ids(body_model, model.modality)
-    errors, pa_errors, all_tokens = [], [], []
+    errors, sample_tokens = [], []
     for k, seq in enumerate(sequences):
         recon, tokens = reconstruct_sequence(model, seq)
-        ref_v = region_vertices(body_model, seq, vertex_ids) if reference_vertices is None else reference_vertices[k]
-        pred_v = region_vertices(body_model, recon, vertex_ids)
-        errors.append(float((pred_v - ref_v).norm(dim=-1).mean()) * 1000.0)
-        if full:
-            pa_errors.append(_pa_vpe_mm(pred_v, ref_v))
-        all_tokens.extend(tokens.values())
+        ref = set_points(body_model, seq, sets) if reference_points is None else reference_points[k]
+        pred = set_points(body_model, recon, sets)
+        errors.append(float((pred[region] - ref[region]).norm(dim=-1).mean()) * 1000.0)
+        for it, values in per_sample.items():
+            values.extend(it.per_sample([pred[it.joint_set].numpy()], [ref[it.joint_set].numpy()],
+                                        scored=body_model.joint_set(it.joint_set).scored))
+        sample_tokens.append(np.concatenate([t.reshape(-1) for t in tokens.values()]))
     model.train(was_training)
     out = {"vertex_error_mm": float(np.mean(errors)) if errors else float("nan"),
-           "n_samples": len(errors), "n_tokens": int(sum(t.size for t in all_tokens))}
+           "n_samples": len(errors), "n_tokens": int(sum(t.size for t in sample_tokens))}
     if full:
-        from m3t_bench.metrics.codebook import codebook_utilisation, token_frequency_std
-        out.update(pa_vpe_mm=float(np.mean(pa_errors)) if pa_errors else float("nan"),
-                   utilisation_pct=codebook_utilisation(all_tokens, model.codebook_size),
-                   token_freq_std=token_frequency_std(all_tokens, model.codebook_size))
+        scores = _signed(items, per_sample, sample_tokens, codebook_size=model.codebook_size, seed=seed)
+        out.update({"scores": scores, **{FLAT_KEYS[s["metric"]]: s["value"] for s in scores if s["metric"] in FLAT_KEYS}})
     return out
+
+
+def _signed(items: list[ScoreItem], per_sample: dict, sample_tokens: list[np.ndarray], *, codebook_size: int,
+            seed: int) -> list[dict]:
+    """Results entries of the items: the points items from their per-sample values, the token items from each
+    sample's tokens."""
+    return [summarise(it, np.asarray(per_sample[it]) if it in per_sample
+                      else it.per_sample(sample_tokens, codebook_size=codebook_size), seed=seed) for it in items]

@@ -38,7 +38,7 @@ from reference_models.m3t.checkpoint import (
 )
 from reference_models.m3t.config import TokenizerConfig
 from reference_models.m3t.data import CropDataset, normalisation_stats, training_arrays
-from reference_models.m3t.evaluate import evaluate_tokenizer, modality_vertex_ids
+from reference_models.m3t.evaluate import evaluate_tokenizer
 from reference_models.m3t.vae import MotionTokenizer, parameter_count
 
 LAST_WEIGHTS = "last.safetensors"
@@ -198,7 +198,6 @@ def train_tokenizer(modality: str, cfg: TokenizerConfig, train_sequences: list, 
         model.load_state_dict({k: v.to(dev) for k, v in load_tensors(out_dir / LAST_WEIGHTS).items()})
         optimizer_from_files(optimizer, load_tensors(out_dir / OPTIMIZER_FILE), state["optimizer_param_groups"])
     net = DistributedDataParallel(model) if ddp.world_size > 1 else model
-    vertex_ids = modality_vertex_ids(body_model, modality) if ddp.is_main else None
     extra = {"data": data_info or {}, "seed": seed, "body_model": getattr(body_model, "model_id", None),
              "parameters": parameter_count(model)}
     end_epoch = cfg.epochs if stop_after_epochs is None else min(cfg.epochs, state["epoch"] + stop_after_epochs)
@@ -227,8 +226,7 @@ def train_tokenizer(modality: str, cfg: TokenizerConfig, train_sequences: list, 
             record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses))}
             validate = (epoch + 1) % cfg.val_every == 0 or epoch + 1 == cfg.epochs
             if validate:
-                val = evaluate_tokenizer(model, body_model, val_sequences[:cfg.val_samples], vertex_ids=vertex_ids,
-                                         full=False)
+                val = evaluate_tokenizer(model, body_model, val_sequences[:cfg.val_samples], full=False)
                 record["val_vertex_error_mm"] = val["vertex_error_mm"]
             state["history"].append(record)
             if validate and (state["best_val_mm"] is None or val["vertex_error_mm"] < state["best_val_mm"]):
