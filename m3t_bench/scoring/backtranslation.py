@@ -14,15 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from m3t_bench.errors import ValidationFailed
+from m3t_bench.errors import ValidationFailed, listed_problems
 from m3t_bench.safe_read import decode_utf8, read_bytes
 
 #: Hex digits of a hypotheses file's sha256 recorded in ``bt:hyps-<prefix>``.
 HYPS_HASH_PREFIX = 12
 #: Largest hypotheses file read (a How2Sign test split's hypotheses take about 300 kB).
 MAX_HYPOTHESES_BYTES = 64 << 20
-#: Most problems one message lists.
-MAX_LISTED_PROBLEMS = 50
 
 
 @dataclass(frozen=True)
@@ -39,7 +37,7 @@ class BackTranslations:
 
 def read_bt_hypotheses(path: str | Path, ids: list[str]) -> dict[str, str]:
     """Parse ``<sample_id>\\t<hypothesis>`` lines; every split id exactly once (problems reported, the first
-    ``MAX_LISTED_PROBLEMS`` of them by line)."""
+    :data:`~m3t_bench.errors.MAX_LISTED_PROBLEMS` of them by line)."""
     return _parse_hypotheses(_read_hypotheses_bytes(Path(path)), Path(path), ids)
 
 
@@ -66,16 +64,8 @@ def _parse_hypotheses(data: bytes, path: Path, ids: list[str]) -> dict[str, str]
             hyps[sample_id] = text.strip()
     problems += [f"{path}: {i}: missing hypothesis; expected one line per split id" for i in ids if i not in hyps]
     if problems:
-        raise ValidationFailed(_listed(problems))
+        raise ValidationFailed(listed_problems(problems))
     return hyps
-
-
-def _listed(problems: list[str]) -> list[str]:
-    """The first ``MAX_LISTED_PROBLEMS`` problems and a last line counting the others (a file of a million bad
-    lines gives a readable message, not a million lines)."""
-    if len(problems) <= MAX_LISTED_PROBLEMS:
-        return problems
-    return [*problems[:MAX_LISTED_PROBLEMS], f"... and {len(problems) - MAX_LISTED_PROBLEMS:,} more problem(s)"]
 
 
 def check_back_translations(back_translations: BackTranslations, ids: list[str]) -> None:

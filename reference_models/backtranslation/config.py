@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from m3t_bench.errors import unknown_name
 from m3t_bench.motion import FRAME_DIM
-from reference_models.configuration import JsonConfig, check_bounds, check_name
+from m3t_bench.config_bounds import check_bounds, check_name
+from reference_models.configuration import JsonConfig
 
 #: Bounds on every architecture/training/decoding field (checked before any model is built, so a checkpoint's
 #: ``config.json`` cannot ask for gigabytes of weights or a million layers); ``full`` sits well inside.
@@ -106,7 +107,8 @@ def estimated_parameters(cfg: BTConfig, n_text: int = 0, n_gloss: int = 0, featu
     attention, feed_forward, norm = 4 * d * d + 4 * d, 2 * d * ff + ff + d, 2 * d
     encoder = cfg.encoder_layers * (attention + feed_forward + 2 * norm)
     decoder = cfg.decoder_layers * (2 * attention + feed_forward + 3 * norm)
-    return encoder + decoder + (feature_dim + 1) * d + 2 * n_text * d + (d + 1) * n_gloss + 4 * norm
+    buffers = 4 * feature_dim + 8 * d  # feature statistics, batch-norm running statistics
+    return encoder + decoder + (feature_dim + 1) * d + 2 * n_text * d + (d + 1) * n_gloss + 4 * norm + buffers
 
 
 def check_parameter_count(cfg: BTConfig, n_text: int = 0, n_gloss: int = 0) -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from m3t_bench.errors import UserError
-from reference_models.configuration import JsonConfig, check_bounds, check_name
+from m3t_bench.config_bounds import check_bounds, check_name
+from reference_models.configuration import JsonConfig
 
 #: Bounds on every architecture/training field (checked before any model is built, so a config.json cannot
 #: ask for gigabytes of weights, a million layers or an overflowing dilation). ``full`` sits well inside.
