@@ -296,7 +296,7 @@ def test_keypoint_folder_names_and_openpose_frames(tmp_path, openpose):
     with pytest.raises(UserError, match=r"not an OpenPose keypoint JSON \(AttributeError\); expected an object"):
         read_openpose_folder(clip, openpose, image_size=(640, 480))
     (clip / "c_000000000000_keypoints.json").unlink()
-    (clip / ("c_" + "9" * 5000 + "_keypoints.json")[:200]).write_text("{}")
+    (clip / ("c_" + "9" * 200 + "_keypoints.json")).write_text("{}")
     with pytest.raises(UserError, match="no frame number of at most 12 digits"):
         read_openpose_folder(clip, openpose, image_size=(640, 480))
 
@@ -393,3 +393,17 @@ def test_per_sample_line_with_deep_nesting_is_one_line_error(tmp_path):
     (tmp_path / "p.jsonl").write_text("[" * 3000 + "\n")
     with pytest.raises(UserError, match=r"p\.jsonl: line 1 is not JSON \(refused JSON: nesting deeper"):
         read_per_sample(tmp_path / "p.jsonl")
+
+
+def test_train_bt_refuses_a_bad_name_and_backtranslate_a_bad_out_before_any_work(synth_tiny, tmp_path, capsys):
+    start = time.monotonic()
+    code = main(["train", "bt", "--data", str(synth_tiny / "synthsign-dgs"), "--out", str(tmp_path / "bt"),
+                 "--name", "model\nfake problem", "--epochs", "1"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "--name: model name 'model\\nfake problem'" in err and len(err.splitlines()) == 1, err
+    assert time.monotonic() - start < 30 and not (tmp_path / "bt").exists()
+    (tmp_path / "out").mkdir()
+    code = main(["backtranslate", str(tmp_path / "missing"), "--dataset", str(synth_tiny / "synthsign-dgs"),
+                 "--bt-model", str(tmp_path / "bt"), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "out: is a folder; expected the path of a file to write" in err, err

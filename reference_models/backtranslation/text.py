@@ -103,8 +103,7 @@ class Vocabulary:
         data = read_json_object(path, max_bytes=MAX_VOCAB_BYTES, what="vocabulary file")
         tokens = data.get("tokens")
         if data.get("specials") != list(specials) or not isinstance(tokens, list) \
-                or not all(isinstance(t, str) and 0 < len(t) <= MAX_TOKEN_CHARS and not _CONTROL.search(t)
-                           for t in tokens):
+                or not all(valid_token(t) for t in tokens):
             raise UserError(f"not a vocabulary file; expected specials {list(specials)} and a list of tokens of "
                             f"1-{MAX_TOKEN_CHARS} characters without control characters", file=path, field="tokens")
         if len(tokens) > MAX_VOCAB_TOKENS:
@@ -113,6 +112,12 @@ class Vocabulary:
             return cls(tuple(tokens), specials)
         except ValueError as exc:
             raise UserError(f"not a vocabulary file ({exc})", file=path, field="tokens") from None
+
+
+def valid_token(token) -> bool:
+    """Whether ``token`` can be stored in a vocabulary file: 1-``MAX_TOKEN_CHARS`` characters without control
+    characters (a newline in a token would break the one-line-per-sample hypotheses file)."""
+    return isinstance(token, str) and 0 < len(token) <= MAX_TOKEN_CHARS and not _CONTROL.search(token)
 
 
 def gloss_targets(entries: Sequence[dict], language: str) -> tuple[list[list[str]], str]:
