@@ -355,7 +355,7 @@ def test_study_names_with_a_trailing_newline_are_refused(tmp_path):
         load_pairs(tmp_path / "pairs.json")
     doc.update(systems=["a", "b"], pairs=[{"id": "p1", "media": {"a": "a\x00.gif", "b": "a.gif"}}])
     (tmp_path / "pairs.json").write_text(json.dumps(doc))
-    with pytest.raises(ValidationFailed, match=r"media\.a: 'a\\x00\.gif' must be a relative path \(printable"):
+    with pytest.raises(ValidationFailed, match=r"media\.a: 'a\\x00\.gif' must be a relative path inside the pairs file's folder \(printable"):
         load_pairs(tmp_path / "pairs.json")
     doc.update(pairs=[{"id": f"p{i}", "media": {"a": "../x.gif", "b": "a.gif"}} for i in range(500)])
     (tmp_path / "pairs.json").write_text(json.dumps(doc))

@@ -80,8 +80,8 @@ def _media_problems(base: Path, rel, where: str) -> tuple[list[str], Path | None
         return [f"{where}: expected a relative path string"], None
     pure = PurePosixPath(rel)
     if pure.is_absolute() or ".." in pure.parts or "\\" in rel or not rel.isprintable() or len(rel) > 1024:
-        return [f"{where}: {rel[:200]!r} must be a relative path (printable, at most 1024 characters) inside the "
-                f"pairs file's folder"], None
+        return [f"{where}: {rel[:200]!r} must be a relative path inside the pairs file's folder (printable, at most "
+                f"1,024 characters)"], None
     if pure.suffix.lower() not in MEDIA_TYPES:
         return [f"{where}: {rel!r} has an unsupported type; expected one of {', '.join(sorted(MEDIA_TYPES))}"], None
     path = (base / pure).resolve()
