@@ -66,6 +66,18 @@ class ValidationFailed(UserError):
         return body if self.file is None else f"{one_line(self.file)}: {len(self.problems)} problem(s)\n{body}"
 
 
+#: Most problems a message built with :func:`listed_problems` lists.
+MAX_LISTED_PROBLEMS = 50
+
+
+def listed_problems(problems: list[str], limit: int = MAX_LISTED_PROBLEMS) -> list[str]:
+    """The first ``limit`` problems and a last line counting the others: a file of a million bad lines gives a
+    readable message of bounded size, not a million lines."""
+    if len(problems) <= limit:
+        return problems
+    return [*problems[:limit], f"... and {len(problems) - limit:,} more problem(s)"]
+
+
 def unknown_name(what: str, name: str, known, *, field: str | None = None) -> UserError:
     """The error for a name missing from a registry: ``unknown <what> 'x'; did you mean a or b?`` (close
     matches by difflib), else the list of known names. ``field`` defaults to ``what``."""

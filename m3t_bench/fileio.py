@@ -22,12 +22,14 @@ from pathlib import Path
 from m3t_bench.errors import UserError
 
 
-def sha256_file(path: str | Path, *, links: str = "follow", root: str | Path | None = None) -> str:
+def sha256_file(path: str | Path, *, links: str = "follow", root: str | Path | None = None,
+                max_bytes: int | None = None, what: str = "file") -> str:
     """Hex sha256 of a regular file's bytes (read in 1 MiB blocks; FIFOs and devices are refused; ``links``,
-    ``root``: the symbolic-link policy of :mod:`m3t_bench.safe_read`)."""
+    ``root``: the symbolic-link policy of :mod:`m3t_bench.safe_read`; ``max_bytes``: refuse a larger file
+    before reading it)."""
     from m3t_bench.safe_read import open_regular
     h = hashlib.sha256()
-    with open_regular(path, links=links, root=root) as fh:
+    with open_regular(path, links=links, root=root, max_bytes=max_bytes, what=what) as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()

@@ -38,6 +38,7 @@ import m3t_bench
 from m3t_bench.errors import UserError, ValidationFailed
 from m3t_bench.fileio import atomic_write_text
 from m3t_bench.protocols import METRICS, PARTS
+from m3t_bench.safe_read import decode_utf8, open_regular, parse_json, read_json
 
 SCHEMA = "m3t-bench-results"
 SCHEMA_VERSION = 1
@@ -194,17 +195,18 @@ def per_sample_text(per_sample: Mapping[tuple[str, str], Mapping[str, float]]) -
     return "\n".join(lines) + ("\n" if lines else "")
 
 
-def read_per_sample(path: str | Path, expected: dict[tuple[str, str], int] | None = None
+def read_per_sample(path: str | Path, expected: dict[tuple[str, str], int] | None = None, *, links: str = "follow"
                     ) -> dict[tuple[str, str], dict[str, float]]:
     """Read a ``--per-sample`` JSONL file: ``{"id", "metric", "part", "value"}`` per line ->
     ``{(metric, part): {sample_id: value}}``. :class:`UserError` names the line of the first problem. With
     ``expected`` (``{(metric, part): n}``), reading stops at the first value of an unexpected metric or the
-    first value beyond ``n``, so memory stays bounded by the results file's sample counts."""
+    first value beyond ``n``, so memory stays bounded by the results file's sample counts. The file is opened
+    through :mod:`m3t_bench.safe_read` (a regular file: never a FIFO or device; ``links``: its link policy)."""
     path = Path(path)
     out: dict[tuple[str, str], dict[str, float]] = {}
     expect = " written together with the results file" if expected is not None else ""
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path, links=links, what="--per-sample JSONL of m3t-bench score") as fh:
             for lineno, raw in enumerate(iter(lambda: fh.readline(MAX_PER_SAMPLE_LINE + 1), b""), start=1):
                 if len(raw) > MAX_PER_SAMPLE_LINE:
                     raise UserError(f"line {lineno} is longer than {MAX_PER_SAMPLE_LINE} bytes; expected one short JSON "
@@ -212,10 +214,10 @@ def read_per_sample(path: str | Path, expected: dict[tuple[str, str], int] | Non
                 if not raw.strip():
                     continue
                 try:
-                    row = json.loads(raw)
-                except (json.JSONDecodeError, UnicodeDecodeError):
-                    raise UserError(f"line {lineno} is not JSON; expected {{\"id\", \"metric\", \"part\", "
-                                    f"\"value\"}}", file=path) from None
+                    row = parse_json(decode_utf8(raw, file=path), file=path)
+                except UserError as exc:
+                    raise UserError(f"line {lineno} is not JSON ({exc.detail}); expected {{\"id\", \"metric\", "
+                                    f"\"part\", \"value\"}}", file=path) from None
                 ok = (isinstance(row, dict) and all(isinstance(row.get(k), str) for k in ("id", "metric", "part"))
                       and isinstance(row.get("value"), (int, float)) and not isinstance(row.get("value"), bool)
                       and math.isfinite(row["value"]))
@@ -287,7 +289,6 @@ def write_results(path: str | Path, data: dict) -> Path:
 
 def read_results(path: str | Path) -> dict:
     """Read and schema-check a results file; :class:`ValidationFailed` lists every problem."""
-    from m3t_bench.safe_read import read_json
     path = Path(path)
     data = read_json(path, what="results JSON written by `m3t-bench score --json`")
     problems = results_problems(data)

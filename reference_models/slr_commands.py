@@ -85,7 +85,9 @@ def cmd_eval_slr(args) -> int:
     from m3t_bench.datasets import open_split
     from m3t_bench.results import write_results
     from reference_models.m3t.checkpoint import CONFIG_FILE
-    from reference_models.m3t.slr_checkpoint import classes_from_records, load_probe, load_probe_tokenizers
+    from reference_models.m3t.slr_checkpoint import (
+        check_evaluation_fields, classes_from_records, load_probe, load_probe_tokenizers,
+    )
     from reference_models.m3t.slr_data import FrozenEncoders, LazySamples, ProbeDataset, find_class_list, split_labels
     from reference_models.m3t.slr_eval import confusing_mask, format_scores, slr_results, slr_scores
     from reference_models.m3t.slr_train import predict
@@ -94,6 +96,7 @@ def cmd_eval_slr(args) -> int:
     split = open_split(args.data, args.split)
     device, body_model = _device_and_body_model(args, split.body_model_id)
     head, meta = load_probe(args.ckpt, device=device)
+    check_evaluation_fields(meta, file=Path(args.ckpt) / CONFIG_FILE)
     if meta.get("body_model") != body_model.model_id:
         raise UserError(f"the probe's windows were found with body model {meta.get('body_model')!r} but "
                         f"{body_model.model_id!r} was loaded; pass the matching --body-models",

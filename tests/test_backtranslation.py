@@ -319,7 +319,7 @@ def _edit_manifest(folder: Path, **changes) -> None:
     (_tamper_weights, "model.safetensors: content differs from the sha256 recorded"),
     (lambda d: (d / TEXT_VOCAB_FILE).unlink(), "text_vocab.json: file missing"),
     (lambda d: (d / MANIFEST_FILE).unlink(), "manifest.json: file not found"),
-    (lambda d: (d / MANIFEST_FILE).write_text("{"), "manifest.json: kind: unreadable manifest"),
+    (lambda d: (d / MANIFEST_FILE).write_text("{"), "manifest.json: not valid JSON"),
     (lambda d: _edit_manifest(d, kind="marian"), "unknown back-translation model kind 'marian'"),
     (lambda d: _edit_manifest(d, content_hash="0" * 64), "content_hash does not match"),
     (lambda d: shutil.rmtree(d), "back-translation model folder not found"),

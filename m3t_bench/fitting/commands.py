@@ -6,13 +6,13 @@ rank; rank 0 merges the split at the end).
 
 from __future__ import annotations
 
-import json
 import sys
-from dataclasses import fields, replace
+from dataclasses import fields
 from pathlib import Path
 
 from m3t_bench import cli_args
 from m3t_bench.errors import UserError
+from m3t_bench.safe_read import read_json_object
 
 
 def register(subparsers) -> None:
@@ -66,27 +66,31 @@ def _image_size(text: str | None) -> tuple[int, int] | None:
 
 def _config(args):
     from m3t_bench.fitting.optimise import FitConfig
-    config = FitConfig()
+    values = {}
     if args.config:
         path = Path(args.config)
-        try:
-            values = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise UserError(f"not a readable JSON object ({exc})", file=path) from None
-        known = {f.name: f.type for f in fields(FitConfig)}
-        unknown = sorted(set(values) - set(known)) if isinstance(values, dict) else ["(not an object)"]
+        values = read_json_object(path, what="JSON object of FitConfig fields")
+        known = {f.name: type(getattr(FitConfig(), f.name)) for f in fields(FitConfig)}
+        unknown = sorted(set(values) - set(known))
         if unknown:
-            raise UserError(f"unknown field(s) {', '.join(unknown)}; expected some of {', '.join(known)}", file=path)
-        try:
-            config = replace(config, **{k: type(getattr(config, k))(v) for k, v in values.items()})
-        except (TypeError, ValueError) as exc:
-            raise UserError(f"bad value ({exc})", file=path) from None
+            raise UserError(f"unknown field(s) {', '.join(unknown)[:200]}; expected some of {', '.join(known)}",
+                            file=path)
+        for key, value in values.items():
+            kind = known[key]
+            if not (isinstance(value, bool) if kind is bool else
+                    isinstance(value, int) and not isinstance(value, bool) if kind is int else
+                    isinstance(value, (int, float)) and not isinstance(value, bool)):
+                raise UserError(f"{value!r:.40}; expected {'true or false' if kind is bool else f'a JSON {kind.__name__}'}",
+                                file=path, field=key)
     flags = {"iterations": args.iterations, "lbfgs_iterations": args.lbfgs, "max_error": args.max_error,
              "max_frames": args.max_frames, "fit_focal": True if args.fit_focal else None}
     for key, value in flags.items():
         if value is not None and isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
             raise UserError(f"{value}, expected a non-negative number", field=f"--{key.replace('_', '-')}")
-    return replace(config, **{k: v for k, v in flags.items() if v is not None})
+    try:
+        return FitConfig(**{**values, **{k: v for k, v in flags.items() if v is not None}})
+    except ValueError as exc:
+        raise UserError(f"invalid fitting settings ({exc})", file=args.config) from None
 
 
 def _run(args) -> int:
@@ -110,7 +114,7 @@ def _run(args) -> int:
         distributed.leave(ranks)
     if out is None:
         return 0
-    report = json.loads((out / "quality.json").read_text(encoding="utf-8"))["summary"]
+    report = read_json_object(out / "quality.json")["summary"]
     print(f"fitted {report['n_converged']} of {report['n_clips']} clips -> {out}")
     for clip_id, reason in report["failed"].items():
         print(f"  not converged, skipped: {clip_id}: {reason}", file=sys.stderr)

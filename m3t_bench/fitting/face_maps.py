@@ -19,6 +19,7 @@ landmark numbers (``maps/templates.json``), so one map serves all layouts.
 from __future__ import annotations
 
 import json
+import math
 from importlib import resources
 from pathlib import Path
 
@@ -26,10 +27,13 @@ import numpy as np
 
 from m3t_bench.errors import UserError
 from m3t_bench.fileio import atomic_write_text
+from m3t_bench.safe_read import read_json_object
 
 STANDIN_MAP = "mediapipe-face-standin.json"
 SCHEMA = "m3t-bench-face-landmark-map"
 ANY_MODEL = "*"
+#: Largest barycentric / blend weight accepted in a map (real maps hold weights in [0, 1]).
+MAX_WEIGHT = 1e3
 
 
 def _maps_dir():
@@ -44,8 +48,10 @@ def _check_points(points, file) -> dict[str, list[tuple[str, float]]]:
     for key, target in points.items():
         try:
             pairs = [(str(name), float(weight)) for name, weight in target]
-            for name, _ in pairs:
+            for name, weight in pairs:
                 point_kind(name)
+                if not math.isfinite(weight) or abs(weight) > MAX_WEIGHT:
+                    raise ValueError(f"weight {weight!r}, expected a finite number within ±{MAX_WEIGHT:g}")
         except (TypeError, ValueError, KeyError) as exc:
             raise UserError(f"landmark {key}: {exc}; expected [[\"flame:<i>\" or a point name, weight], ...]",
                             file=file, field="points") from None
@@ -59,11 +65,8 @@ def _check_points(points, file) -> dict[str, list[tuple[str, float]]]:
 def read_face_map_json(path: str | Path) -> dict:
     """A map in our JSON format: ``{"body_model_id", "points", ...}`` with checked point names."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"not a readable JSON face map ({exc})", file=path) from None
-    if not isinstance(data, dict) or "points" not in data or "body_model_id" not in data:
+    data = read_json_object(path, what="JSON face map")
+    if "points" not in data or "body_model_id" not in data:
         raise UserError("expected a JSON object with body_model_id and points", file=path)
     data["points"] = _check_points(data["points"], path)
     return data
@@ -73,15 +76,17 @@ def read_flame_mediapipe_embedding(path: str | Path, flame_faces: np.ndarray) ->
     """FLAME's ``mediapipe_landmark_embedding.npz`` as a map valid for any model with FLAME's topology."""
     from m3t_bench.motion.npz import read_npz
     path = Path(path)
-    arrays = read_npz(path)
+    arrays = read_npz(path, expected=("lmk_face_idx", "lmk_b_coords", "landmark_indices"), max_bytes=16 << 20)
     for key in ("lmk_face_idx", "lmk_b_coords", "landmark_indices"):
         if key not in arrays:
             raise UserError("missing array (expected FLAME's mediapipe landmark embedding)", file=path, field=key)
     faces, bary, landmarks = (np.asarray(arrays[k]) for k in ("lmk_face_idx", "lmk_b_coords", "landmark_indices"))
-    n = len(landmarks)
-    if faces.shape != (n,) or bary.shape != (n, 3) or faces.min(initial=0) < 0 or faces.max(initial=0) >= len(flame_faces):
-        raise UserError(f"shapes {faces.shape} {bary.shape} {landmarks.shape}; expected (L,) triangle ids below "
-                        f"{len(flame_faces)}, (L, 3) weights, (L,) landmark numbers", file=path)
+    n = len(landmarks) if landmarks.ndim == 1 else -1
+    if faces.shape != (n,) or bary.shape != (n, 3) or faces.dtype.kind not in "iu" or landmarks.dtype.kind not in "iu" \
+            or faces.min(initial=0) < 0 or faces.max(initial=0) >= len(flame_faces) or landmarks.min(initial=0) < 0 \
+            or bary.dtype.kind not in "iuf" or not np.isfinite(bary).all() or np.abs(bary).max(initial=0) > MAX_WEIGHT:
+        raise UserError(f"shapes {faces.shape} {bary.shape} {landmarks.shape}; expected (L,) integer triangle ids "
+                        f"below {len(flame_faces)}, (L, 3) finite weights, (L,) landmark numbers", file=path)
     points = {str(int(lm)): [(f"flame:{int(v)}", float(w)) for v, w in zip(flame_faces[f], b)]
               for lm, f, b in zip(landmarks, faces, bary)}
     return {"body_model_id": ANY_MODEL, "points": points, "source": str(path),

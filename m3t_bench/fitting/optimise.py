@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from m3t_bench.config_bounds import check_bounds
 from m3t_bench.fitting.camera import FACING_CAMERA, Intrinsics, default_intrinsics, initial_translation, project, to_camera
 from m3t_bench.fitting.init_params import InitParams, rest_sequence, smooth_sequence
 from m3t_bench.fitting.keypoints import KeypointClip
@@ -38,6 +39,7 @@ from m3t_bench.fitting.quality import acceleration_mm, reprojection_summary
 from m3t_bench.fitting.losses import (acceleration_term, keypoints3d_term, l2_to, mean_pixel_error,
                                       reprojection_terms)
 from m3t_bench.motion import MotionSequence, matrix_to_rot6d, rot6d_to_matrix
+from m3t_bench.motion.limits import MAX_FRAMES
 from m3t_bench.motion.layout import FACE_EXPRESSION, FACE_EYELIDS, FACE_JAW_6D, N_BODY_SHAPE, SHAPE_DIM
 
 #: Fallback part sizes (fraction of the image diagonal) when a clip shows too few keypoints of a part.
@@ -87,8 +89,23 @@ class FitConfig:
     max_error_3d_mm: float = 50.0
     max_frames: int = 2000
 
+    def __post_init__(self):
+        if not isinstance(self.fit_focal, bool):
+            raise ValueError(f"fit_focal {self.fit_focal!r:.40}: expected true or false")
+        floats = {f.name: (1e-6 if f.name in _POSITIVE else 0.0, 1.0 if f.name in _FRACTIONS else 1e6)
+                  for f in fields(self) if f.name not in _ITERATION_BOUNDS and f.name != "fit_focal"}
+        check_bounds(self, _ITERATION_BOUNDS, floats)
+
     def to_json(self) -> dict:
         return asdict(self)
+
+
+#: Bounds of the integer settings (a ``--config`` file cannot ask for a billion steps); every other number
+#: must be finite and within [0, 1e6] ([0, 1] for the fractions; the robust scales, which divide, positive).
+_ITERATION_BOUNDS = {"camera_iterations": (0, 100_000), "iterations": (0, 1_000_000), "lbfgs_iterations": (0, 100_000),
+                     "reach_iterations": (0, 100_000), "n_head_shape": (0, 300), "max_frames": (1, MAX_FRAMES)}
+_FRACTIONS = ("min_lr_fraction", "min_confidence")
+_POSITIVE = ("sigma", "sigma_reach", "sigma_3d_mm")
 
 
 @dataclass

@@ -33,6 +33,7 @@ from m3t_bench.fileio import atomic_write_text, sha256_file
 from m3t_bench.fitting.optimise import FitConfig, FitResult, fit_clip
 from m3t_bench.fitting.quality import dumps, report_markdown, summarise
 from m3t_bench.motion import load_sample, save_sample
+from m3t_bench.safe_read import MAX_JSON_BYTES, read_json_object
 
 RECORD_SCHEMA = "m3t-bench-fit-clip"
 
@@ -80,10 +81,12 @@ def _done(work: Path, clip_id: str, settings_hash: str, source_sha: str) -> bool
     if not path.is_file():
         return False
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        record = read_json_object(path, links="refuse")
+    except UserError:  # a damaged record is redone
         return False
-    if record.get("settings_sha256") != settings_hash or record.get("keypoints", {}).get("sha256") != source_sha:
+    keypoints = record.get("keypoints")
+    if record.get("settings_sha256") != settings_hash or not isinstance(keypoints, dict) \
+            or keypoints.get("sha256") != source_sha or not isinstance(record.get("converged"), bool):
         return False
     if str(record.get("reason", "")).startswith("input:"):   # unreadable inputs are retried (they may be fixed)
         return False
@@ -94,7 +97,7 @@ def _source_sha(path: Path) -> str:
     if path.is_dir():
         digest = hashlib.sha256()
         for f in sorted(path.glob("*.json")):
-            digest.update(hashlib.sha256(f.read_bytes()).digest())
+            digest.update(bytes.fromhex(sha256_file(f, max_bytes=MAX_JSON_BYTES, what="OpenPose keypoint JSON")))
         return digest.hexdigest()
     return sha256_file(path)
 
@@ -217,7 +220,7 @@ def merge_split(job: FitJob, clip_ids: list[str], spec, split: str, model_id: st
         path = work / "clips" / f"{clip_id}.json"
         if not path.is_file():
             raise UserError("clip record missing after the barrier (did a rank fail?)", file=path)
-        records.append(json.loads(path.read_text(encoding="utf-8")))
+        records.append(read_json_object(path, links="refuse"))
     final = job.out_root / spec.name / split
     staging = final.with_name(f".{split}.merge")
     shutil.rmtree(staging, ignore_errors=True)

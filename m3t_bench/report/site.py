@@ -42,13 +42,14 @@ from m3t_bench.errors import UserError
 from m3t_bench.report.tables import (DATASET_LABELS, JOINTS_ONLY_MARK, JOINTS_ONLY_NOTE, REPORTED_NOTE, TABLES, Column,
                                      Leaderboard, available_datasets, build_leaderboard, load_reported, results_files)
 from m3t_bench.results import check_per_sample, read_per_sample, read_results
+from m3t_bench.safe_read import exists
 
 SITE_MARKER = ".m3t-bench-site"
 PER_SAMPLE_SUFFIX = ".per-sample.jsonl"
 RENDERS_SUFFIX = ".renders"
 RENDER_KINDS = {".png": "image", ".jpg": "image", ".jpeg": "image", ".gif": "image", ".webp": "image",
                 ".mp4": "video", ".webm": "video"}
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 
 
 
@@ -59,7 +60,7 @@ def render_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.is_symlink()
-                  and p.suffix.lower() in RENDER_KINDS and _SAFE_NAME.match(p.name))
+                  and p.suffix.lower() in RENDER_KINDS and _SAFE_NAME.fullmatch(p.name))
 
 
 # ------------------------------------------------------------------------------------------ model
@@ -123,19 +124,24 @@ def collect_pages(results_dir: Path, dataset: str) -> list[SystemPage]:
     """A :class:`SystemPage` for every results file of ``dataset`` (per-sample values checked)."""
     pages = []
     for path in results_files(results_dir, dataset):
-        if not _SAFE_NAME.match(dataset):
+        if not _SAFE_NAME.fullmatch(dataset):
             raise UserError("folder name has characters a web path cannot keep; expected letters, digits, '.', "
                             "'_' or '-'", file=path.parent)
-        if not _SAFE_NAME.match(path.stem):
+        if not _SAFE_NAME.fullmatch(path.stem):
             raise UserError("file name has characters a web path cannot keep; expected letters, digits, '.', "
                             "'_' or '-'", file=path)
+        renders = path.with_name(path.stem + RENDERS_SUFFIX)
+        for published in (path, renders):
+            if published.is_symlink():  # the site publishes these files: a link could publish any file
+                raise UserError("is a symbolic link; refused (the site copies what it shows; expected the file "
+                                "or folder itself)", file=published)
         page = SystemPage(dataset=dataset, stem=path.stem, source=path, results=read_results(path))
         per_sample_path = path.with_name(path.stem + PER_SAMPLE_SUFFIX)
-        if per_sample_path.is_file():
+        if exists(per_sample_path):  # anything there is read (a FIFO or link is refused, not skipped)
             expected = {(sc["metric"], sc["part"]): sc["n"] for sc in page.results["scores"]}
-            page.per_sample = read_per_sample(per_sample_path, expected)
+            page.per_sample = read_per_sample(per_sample_path, expected, links="refuse")
             check_per_sample(page.per_sample, page.results, per_sample_path)
-        page.renders = render_files(path.with_name(path.stem + RENDERS_SUFFIX))
+        page.renders = render_files(renders)
         pages.append(page)
     return pages
 

@@ -8,16 +8,19 @@ the file), and a back-translation model can hand over its outputs with its own m
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from m3t_bench.errors import UserError, ValidationFailed
-from m3t_bench.fileio import sha256_file
+from m3t_bench.errors import ValidationFailed, listed_problems
+from m3t_bench.safe_read import decode_utf8, read_bytes
 
 #: Hex digits of a hypotheses file's sha256 recorded in ``bt:hyps-<prefix>``.
 HYPS_HASH_PREFIX = 12
+#: Largest hypotheses file read (a How2Sign test split's hypotheses take about 300 kB).
+MAX_HYPOTHESES_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -33,13 +36,17 @@ class BackTranslations:
 
 
 def read_bt_hypotheses(path: str | Path, ids: list[str]) -> dict[str, str]:
-    """Parse ``<sample_id>\\t<hypothesis>`` lines; every split id exactly once (all problems reported)."""
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"unreadable ({type(exc).__name__}); expected UTF-8 lines '<sample_id>\\t<text>'",
-                        file=path) from None
+    """Parse ``<sample_id>\\t<hypothesis>`` lines; every split id exactly once (problems reported, the first
+    :data:`~m3t_bench.errors.MAX_LISTED_PROBLEMS` of them by line)."""
+    return _parse_hypotheses(_read_hypotheses_bytes(Path(path)), Path(path), ids)
+
+
+def _read_hypotheses_bytes(path: Path) -> bytes:
+    return read_bytes(path, max_bytes=MAX_HYPOTHESES_BYTES, what="UTF-8 text of '<sample_id>\\t<hypothesis>' lines")
+
+
+def _parse_hypotheses(data: bytes, path: Path, ids: list[str]) -> dict[str, str]:
+    lines = decode_utf8(data, file=path, what="UTF-8 lines '<sample_id>\\t<hypothesis>'").splitlines()
     hyps: dict[str, str] = {}
     problems = []
     wanted = set(ids)
@@ -50,14 +57,14 @@ def read_bt_hypotheses(path: str | Path, ids: list[str]) -> dict[str, str]:
         if not tab:
             problems.append(f"{path}: line {lineno}: no tab; expected '<sample_id>\\t<hypothesis>'")
         elif sample_id not in wanted:
-            problems.append(f"{path}: line {lineno}: id {sample_id!r} is not in the split")
+            problems.append(f"{path}: line {lineno}: id {sample_id[:120]!r} is not in the split")
         elif sample_id in hyps:
             problems.append(f"{path}: line {lineno}: id {sample_id!r} appears twice; expected once")
         else:
             hyps[sample_id] = text.strip()
     problems += [f"{path}: {i}: missing hypothesis; expected one line per split id" for i in ids if i not in hyps]
     if problems:
-        raise ValidationFailed(problems)
+        raise ValidationFailed(listed_problems(problems))
     return hyps
 
 
@@ -74,5 +81,7 @@ def check_back_translations(back_translations: BackTranslations, ids: list[str])
 
 def read_hypotheses_file(path: str | Path, ids: list[str]) -> BackTranslations:
     """The hypotheses of ``path`` (see :func:`read_bt_hypotheses`) with source ``hyps-<sha256 prefix>``."""
-    hyps = read_bt_hypotheses(path, ids)
-    return BackTranslations(hyps=hyps, source_id=f"hyps-{sha256_file(path)[:HYPS_HASH_PREFIX]}")
+    path = Path(path)
+    data = _read_hypotheses_bytes(path)  # read once: the hash is of the bytes parsed
+    hyps = _parse_hypotheses(data, path, ids)
+    return BackTranslations(hyps=hyps, source_id=f"hyps-{hashlib.sha256(data).hexdigest()[:HYPS_HASH_PREFIX]}")

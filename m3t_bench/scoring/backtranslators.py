@@ -12,13 +12,13 @@ a module.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from m3t_bench.errors import UserError, unknown_name
+from m3t_bench.safe_read import exists, read_json_object
 
 ENTRY_POINT_GROUP = "m3t_bench.backtranslators"
 MANIFEST_FILE = "manifest.json"
@@ -66,14 +66,12 @@ def load_backtranslator(path: str | Path, *, device: str = "cpu") -> BackTransla
     manifest_path = path / MANIFEST_FILE
     if not path.is_dir():
         raise UserError("back-translation model folder not found", file=path, field="--bt-model")
-    try:
-        kind = json.loads(manifest_path.read_text(encoding="utf-8"))["kind"]
-    except FileNotFoundError:
-        raise UserError("file not found; expected the model's manifest (written with the model)",
-                        file=manifest_path) from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UserError(f"unreadable manifest ({type(exc).__name__}); expected a JSON object with a 'kind'",
-                        file=manifest_path, field="kind") from None
+    if not exists(manifest_path):
+        raise UserError("file not found; expected the model's manifest (written with the model)", file=manifest_path)
+    kind = read_json_object(manifest_path, what="back-translation model manifest").get("kind")
+    if not isinstance(kind, str) or not kind:
+        raise UserError(f"{kind!r:.80}; expected the name of the plug-in that reads the model", file=manifest_path,
+                        field="kind")
     loaders = _installed_loaders()
     if kind not in loaders:
         if not loaders:

@@ -31,15 +31,16 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from m3t_bench.errors import UserError, ValidationFailed
+from m3t_bench.errors import UserError, ValidationFailed, listed_problems
 from m3t_bench.fileio import atomic_write, atomic_write_text
+from m3t_bench.safe_read import decode_utf8, parse_json, read_bytes, read_json_object
 
 SCHEMA = "m3t-bench-study-pairs"
 SCHEMA_VERSION = 1
 #: Media the rater's browser can show: images (incl. animated GIF/WebP) and videos.
 MEDIA_TYPES = {".gif": "image/gif", ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
                ".webp": "image/webp", ".mp4": "video/mp4", ".webm": "video/webm"}
-SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 #: Largest accepted pairs file (bytes): bounds memory on a wrong path.
 MAX_PAIRS_FILE = 16 << 20
 
@@ -78,8 +79,9 @@ def _media_problems(base: Path, rel, where: str) -> tuple[list[str], Path | None
     if not isinstance(rel, str) or not rel:
         return [f"{where}: expected a relative path string"], None
     pure = PurePosixPath(rel)
-    if pure.is_absolute() or ".." in pure.parts or "\\" in rel:
-        return [f"{where}: {rel!r} must be a relative path inside the pairs file's folder"], None
+    if pure.is_absolute() or ".." in pure.parts or "\\" in rel or not rel.isprintable() or len(rel) > 1024:
+        return [f"{where}: {rel[:200]!r} must be a relative path inside the pairs file's folder (printable, at most "
+                f"1,024 characters)"], None
     if pure.suffix.lower() not in MEDIA_TYPES:
         return [f"{where}: {rel!r} has an unsupported type; expected one of {', '.join(sorted(MEDIA_TYPES))}"], None
     path = (base / pure).resolve()
@@ -98,7 +100,7 @@ def pairs_problems(data, base: Path) -> tuple[list[str], tuple[str, str] | None,
     if data.get("schema") != SCHEMA or data.get("schema_version") != SCHEMA_VERSION:
         problems.append(f"schema: expected {SCHEMA!r} version {SCHEMA_VERSION}")
     systems = data.get("systems")
-    if not (isinstance(systems, list) and len(systems) == 2 and all(isinstance(s, str) and SAFE_ID.match(s)
+    if not (isinstance(systems, list) and len(systems) == 2 and all(isinstance(s, str) and SAFE_ID.fullmatch(s)
                                                                    for s in systems) and systems[0] != systems[1]):
         return problems + ["systems: expected two distinct names (letters, digits, '.', '_', '-')"], None, []
     raw = data.get("pairs")
@@ -111,7 +113,7 @@ def pairs_problems(data, base: Path) -> tuple[list[str], tuple[str, str] | None,
             problems.append(f"{where}: expected an object")
             continue
         pid = entry.get("id")
-        if not isinstance(pid, str) or not SAFE_ID.match(pid):
+        if not isinstance(pid, str) or not SAFE_ID.fullmatch(pid):
             problems.append(f"{where}.id: expected 1-128 letters, digits, '.', '_', '-'")
             continue
         if pid in seen:
@@ -139,18 +141,12 @@ def pairs_problems(data, base: Path) -> tuple[list[str], tuple[str, str] | None,
 def load_pairs(path: str | Path) -> PairSet:
     """Read and validate a pairs file; :class:`ValidationFailed` lists every problem."""
     path = Path(path)
-    try:
-        if path.stat().st_size > MAX_PAIRS_FILE:
-            raise UserError(f"larger than {MAX_PAIRS_FILE >> 20} MiB; expected a pairs file", file=path)
-        raw = path.read_bytes()
-        data = json.loads(raw)
-    except FileNotFoundError:
-        raise UserError("file not found; expected a PAIRS.json written by `m3t-bench study pairs`", file=path) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"not readable as JSON ({type(exc).__name__}); expected a pairs file", file=path) from None
+    what = "pairs file (PAIRS.json written by `m3t-bench study pairs`)"
+    raw = read_bytes(path, max_bytes=MAX_PAIRS_FILE, what=what)
+    data = parse_json(decode_utf8(raw, file=path, what=what), file=path)
     problems, systems, pairs = pairs_problems(data, path.parent)
     if problems:
-        raise ValidationFailed([f"{path}: {p}" for p in problems])
+        raise ValidationFailed(listed_problems([f"{path}: {p}" for p in problems]))
     return PairSet(path=path, systems=systems, pairs=tuple(pairs), sha256=hashlib.sha256(raw).hexdigest())
 
 
@@ -162,7 +158,7 @@ def _media_index(folder: Path) -> tuple[dict[str, Path], dict[str, Path]]:
                         file=folder)
     renders, samples = {}, {}
     for p in sorted(folder.iterdir()):
-        if not p.is_file() or not SAFE_ID.match(p.stem):
+        if not p.is_file() or not SAFE_ID.fullmatch(p.stem):
             continue
         if p.suffix.lower() in MEDIA_TYPES:
             renders.setdefault(p.stem, p)
@@ -176,8 +172,8 @@ def system_name(folder: Path, override: str | None) -> str:
     name = override
     if name is None and (folder / "meta.json").is_file():
         try:
-            name = json.loads((folder / "meta.json").read_text(encoding="utf-8")).get("system")
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            name = read_json_object(folder / "meta.json", max_bytes=1 << 20, links="refuse").get("system")
+        except UserError:  # a broken meta.json only loses the name (the submission's validator reports it)
             name = None
     name = name or folder.name
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", str(name)).strip("-.") or "system"
@@ -220,7 +216,7 @@ def build_pairs(folder_a: str | Path, folder_b: str | Path, out_dir: str | Path,
         if previous.systems != systems:
             raise UserError(f"has systems {list(previous.systems)}, these folders give {list(systems)}; expected "
                             f"the same two systems in the same order", file=pairs_path, field="systems")
-        existing = json.loads(pairs_path.read_text(encoding="utf-8"))["pairs"]
+        existing = read_json_object(pairs_path, max_bytes=MAX_PAIRS_FILE)["pairs"]
     elif pairs_path.exists() and not add:
         raise UserError("exists; pass --add to append pairs, or choose another --out", file=pairs_path)
     taken = {e["id"] for e in existing}

@@ -31,7 +31,7 @@ from pathlib import Path
 from m3t_bench.errors import UserError
 from m3t_bench.study.questions import CHOICES, QUESTION_KEYS
 
-RATER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+RATER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 BUSY_TIMEOUT_S = 30.0
 
 _SCHEMA = f"""
@@ -78,7 +78,7 @@ def utc_now_ms() -> str:
 
 def valid_rater(rater) -> bool:
     """Whether ``rater`` is a rater id: 1-64 letters, digits, '.', '_', '@', '-', starting with a letter/digit."""
-    return isinstance(rater, str) and RATER_ID.match(rater) is not None
+    return isinstance(rater, str) and RATER_ID.fullmatch(rater) is not None
 
 
 def check_rater(rater) -> str:

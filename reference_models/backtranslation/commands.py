@@ -35,10 +35,11 @@ def cmd_train_bt(args) -> int:
 
 
 def cmd_backtranslate(args) -> int:
-    from m3t_bench.fileio import atomic_write_text
+    from m3t_bench.fileio import atomic_write_text, check_output_path
     from m3t_bench.scoring.backtranslators import load_backtranslator
     from m3t_bench.scoring.score import validate_against_split
     from m3t_bench.scoring.submission import JOINTS_KIND
+    check_output_path(args.out)  # before the decoding, which takes minutes
     sub, split = validate_against_split(args.pred_dir, args.dataset, split=args.split, data_root=args.data_root)
     model = load_backtranslator(args.bt_model, device=args.device)
     if sub.kind == JOINTS_KIND:

@@ -15,7 +15,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from m3t_bench.errors import unknown_name
+from m3t_bench.motion import FRAME_DIM
+from m3t_bench.config_bounds import check_bounds, check_name
 from reference_models.configuration import JsonConfig
+
+#: Bounds on every architecture/training/decoding field (checked before any model is built, so a checkpoint's
+#: ``config.json`` cannot ask for gigabytes of weights or a million layers); ``full`` sits well inside.
+INT_BOUNDS: dict[str, tuple[int, int]] = {
+    "d_model": (1, 4096), "encoder_layers": (1, 32), "decoder_layers": (1, 32), "heads": (1, 128),
+    "ff_size": (1, 32768), "batch_size": (1, 65536), "epochs": (1, 100_000), "val_every": (1, 100_000),
+    "beam_size": (1, 64), "max_output_length": (1, 1024), "plateau_patience": (1, 100_000),
+}
+FLOAT_BOUNDS: dict[str, tuple[float, float]] = {
+    "dropout": (0.0, 1.0), "translation_weight": (0.0, 1e3), "gloss_weight": (0.0, 1e3), "lr": (0.0, 1.0),
+    "weight_decay": (0.0, 1.0), "plateau_factor": (0.0, 1.0), "min_lr": (0.0, 1.0), "beam_alpha": (0.0, 100.0),
+}
+#: Largest parameter count of one model, vocabularies included (about 20x the ``full`` model on How2Sign's
+#: vocabulary).
+MAX_PARAMETERS = 500_000_000
 
 
 @dataclass(frozen=True)
@@ -61,20 +78,46 @@ class BTConfig(JsonConfig):
     label = "back-translation"
 
     def __post_init__(self):
+        check_name(self.name)
+        if not isinstance(self.betas, (list, tuple)) or len(self.betas) != 2:
+            raise ValueError(f"betas {self.betas!r:.60}: expected two numbers in [0, 1)")
+        object.__setattr__(self, "betas", tuple(self.betas))
+        check_bounds(self, INT_BOUNDS, FLOAT_BOUNDS)
+        for beta in self.betas:
+            if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0.0 <= beta < 1.0:
+                raise ValueError(f"betas {list(self.betas)!r:.60}: expected two numbers in [0, 1)")
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
-        bad = [f for f in ("d_model", "encoder_layers", "decoder_layers", "heads", "ff_size", "batch_size", "epochs",
-                           "val_every", "beam_size", "max_output_length", "plateau_patience") if getattr(self, f) < 1]
-        if bad:
-            raise ValueError(f"back-translation config {self.name!r}: {', '.join(bad)} must be positive")
         if self.d_model % self.heads:
             raise ValueError(f"back-translation config {self.name!r}: d_model {self.d_model} is not divisible by "
                              f"{self.heads} heads")
-        if not 0.0 <= self.dropout < 1.0 or not 0.0 < self.plateau_factor < 1.0 or len(self.betas) != 2:
-            raise ValueError(f"back-translation config {self.name!r}: dropout in [0, 1), plateau_factor in (0, 1) "
-                             f"and two betas expected")
-        if self.translation_weight <= 0 or self.gloss_weight < 0:
-            raise ValueError(f"back-translation config {self.name!r}: translation_weight must be positive and "
-                             f"gloss_weight non-negative")
+        if not 0.0 <= self.dropout < 1.0 or not 0.0 < self.plateau_factor < 1.0:
+            raise ValueError(f"back-translation config {self.name!r}: dropout in [0, 1) and plateau_factor in (0, 1) "
+                             f"expected")
+        if self.translation_weight <= 0 or self.lr <= 0 or self.min_lr > self.lr:
+            raise ValueError(f"back-translation config {self.name!r}: translation_weight and lr must be positive, "
+                             f"min_lr at most lr")
+        check_parameter_count(self)
+
+
+def estimated_parameters(cfg: BTConfig, n_text: int = 0, n_gloss: int = 0, feature_dim: int = FRAME_DIM) -> int:
+    """Parameters of :class:`~reference_models.backtranslation.model.BackTranslationTransformer` (weights,
+    biases, norms, buffers; an upper estimate), computed from the architecture and vocabulary sizes without
+    building it."""
+    d, ff = cfg.d_model, cfg.ff_size
+    attention, feed_forward, norm = 4 * d * d + 4 * d, 2 * d * ff + ff + d, 2 * d
+    encoder = cfg.encoder_layers * (attention + feed_forward + 2 * norm)
+    decoder = cfg.decoder_layers * (2 * attention + feed_forward + 3 * norm)
+    buffers = 4 * feature_dim + 8 * d  # feature statistics, batch-norm running statistics
+    return encoder + decoder + (feature_dim + 1) * d + 2 * n_text * d + (d + 1) * n_gloss + 4 * norm + buffers
+
+
+def check_parameter_count(cfg: BTConfig, n_text: int = 0, n_gloss: int = 0) -> None:
+    """``ValueError`` when the model of ``cfg`` with these vocabularies would exceed ``MAX_PARAMETERS``."""
+    n_params = estimated_parameters(cfg, n_text, n_gloss)
+    if n_params > MAX_PARAMETERS:
+        raise ValueError(f"d_model {cfg.d_model}, {cfg.encoder_layers}+{cfg.decoder_layers} layers, feed-forward "
+                         f"{cfg.ff_size} and {n_text:,}+{n_gloss:,} vocabulary entries make about {n_params:,} "
+                         f"parameters; expected at most {MAX_PARAMETERS:,}")
 
 
 #: neccam/slt configs/sign.yaml geometry and optimiser; M3T appendix D.4: batch 256, plateau patience 10.

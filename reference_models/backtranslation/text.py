@@ -22,12 +22,14 @@ Glosses for the CTC head (:func:`gloss_targets`), per training split:
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from m3t_bench.errors import UserError
+from m3t_bench.safe_read import read_json_object
 
 TOKENIZATIONS = ("13a", "jieba", "none")
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
@@ -35,6 +37,11 @@ TEXT_SPECIALS = (PAD, UNK, BOS, EOS)
 BLANK = "<blank>"
 GLOSS_SPECIALS = (BLANK, UNK)
 GLOSS_SOURCES = ("manifest", "pseudo-gloss", "none")
+#: Limits of a vocabulary file read from a checkpoint (How2Sign's text vocabulary has about 16k tokens).
+MAX_VOCAB_BYTES = 64 << 20
+MAX_VOCAB_TOKENS = 1_000_000
+MAX_TOKEN_CHARS = 1024
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def text_tokens(text: str, tokenization: str, language: str) -> list[str]:
@@ -90,16 +97,27 @@ class Vocabulary:
 
     @classmethod
     def read(cls, path: Path, specials: tuple[str, ...]) -> "Vocabulary":
-        """A vocabulary file written by :meth:`to_json`; :class:`UserError` naming the file otherwise."""
+        """A vocabulary file written by :meth:`to_json` (read through :mod:`m3t_bench.safe_read`: a regular
+        file of at most ``MAX_VOCAB_BYTES``, at most ``MAX_VOCAB_TOKENS`` tokens without control characters such as newlines); :class:`UserError`
+        naming the file otherwise."""
+        data = read_json_object(path, max_bytes=MAX_VOCAB_BYTES, what="vocabulary file")
+        tokens = data.get("tokens")
+        if data.get("specials") != list(specials) or not isinstance(tokens, list) \
+                or not all(valid_token(t) for t in tokens):
+            raise UserError(f"not a vocabulary file; expected specials {list(specials)} and a list of tokens of "
+                            f"1-{MAX_TOKEN_CHARS} characters without control characters", file=path, field="tokens")
+        if len(tokens) > MAX_VOCAB_TOKENS:
+            raise UserError(f"{len(tokens):,} tokens; expected at most {MAX_VOCAB_TOKENS:,}", file=path, field="tokens")
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-            if tuple(data["specials"]) != specials or not all(isinstance(t, str) for t in data["tokens"]):
-                raise ValueError(f"expected specials {list(specials)} and a list of string tokens")
-            return cls(tuple(data["tokens"]), specials)
-        except FileNotFoundError:
-            raise UserError("file not found (expected a vocabulary file)", file=path) from None
-        except (OSError, KeyError, TypeError, ValueError) as exc:
-            raise UserError(f"not a vocabulary file ({exc})", file=path) from None
+            return cls(tuple(tokens), specials)
+        except ValueError as exc:
+            raise UserError(f"not a vocabulary file ({exc})", file=path, field="tokens") from None
+
+
+def valid_token(token) -> bool:
+    """Whether ``token`` can be stored in a vocabulary file: 1-``MAX_TOKEN_CHARS`` characters without control
+    characters (a newline in a token would break the one-line-per-sample hypotheses file)."""
+    return isinstance(token, str) and 0 < len(token) <= MAX_TOKEN_CHARS and not _CONTROL.search(token)
 
 
 def gloss_targets(entries: Sequence[dict], language: str) -> tuple[list[list[str]], str]:

@@ -32,14 +32,14 @@ from tqdm import tqdm
 
 from m3t_bench.distributed import init_distributed, resolve_device
 from m3t_bench.errors import UserError
-from reference_models.backtranslation.checkpoint import model_meta, save_checkpoint
+from reference_models.backtranslation.checkpoint import check_name, model_meta, save_checkpoint
 from reference_models.backtranslation.config import BTConfig
 from reference_models.backtranslation.data import (
     DEFAULT_CACHE_BYTES, Corpus, build_vocabularies, corpus_of, epoch_batches, feature_statistics, make_batch,
 )
 from reference_models.backtranslation.decode import PAD_ID, translate_features
 from reference_models.backtranslation.model import BackTranslationTransformer, parameter_count
-from reference_models.backtranslation.text import detokenize
+from reference_models.backtranslation.text import MAX_TOKEN_CHARS, detokenize, valid_token
 
 
 def build_model(cfg: BTConfig, n_text: int, n_gloss: int, seed: int) -> BackTranslationTransformer:
@@ -114,8 +114,13 @@ def train_backtranslator(cfg: BTConfig, train_split, val_split, out_dir: str | P
         raise UserError(f"{len(train_split.entries)} training / {len(val_split.entries)} validation sentences; "
                         f"expected at least 2 (and one per process) / 1", field="--data")
     spec = train_split.spec
-    name = name or f"slt-{cfg.name}-{spec.name}"
+    name = check_name(name or f"slt-{cfg.name}-{spec.name}")
     text_vocab, gloss_vocab, gloss_source = build_vocabularies(train_split)
+    for vocab, what in ((text_vocab, "text"), (gloss_vocab, "gloss")):
+        bad = next((t for t in vocab.tokens if not valid_token(t)), None)
+        if bad is not None:
+            raise UserError(f"a {what} token {bad[:80]!r} has control characters or more than {MAX_TOKEN_CHARS} "
+                            f"characters; expected clean text in the training split", field=what)
     gloss_weight = cfg.gloss_weight if gloss_source != "none" else 0.0
     train = corpus_of(train_split, text_vocab, gloss_vocab, gloss_source, cache_bytes=cache_bytes)
     val = corpus_of(val_split, text_vocab, gloss_vocab, gloss_source, cache_bytes=cache_bytes)

@@ -7,10 +7,10 @@ and depth that train in seconds on a CPU (tests, SynthSign demos).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from m3t_bench.errors import UserError
+from m3t_bench.config_bounds import check_bounds, check_name
 from reference_models.configuration import JsonConfig
 
 #: Bounds on every architecture/training field (checked before any model is built, so a config.json cannot
@@ -83,17 +83,8 @@ class TokenizerConfig(JsonConfig):
     label = "tokenizer"
 
     def __post_init__(self):
-        if not isinstance(self.name, str) or not self.name.isprintable() or not 1 <= len(self.name) <= 64:
-            raise ValueError(f"name {self.name!r:.80}: expected 1-64 printable characters")
-        for key, (low, high) in INT_BOUNDS.items():
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                raise ValueError(f"{key} {value!r:.40}: expected an integer from {low} to {high}")
-        for key, (low, high) in FLOAT_BOUNDS.items():
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                    or not low <= value <= high:
-                raise ValueError(f"{key} {value!r:.40}: expected a finite number from {low:g} to {high:g}")
+        check_name(self.name)
+        check_bounds(self, INT_BOUNDS, FLOAT_BOUNDS)
         if self.lr <= 0 or self.min_lr > self.lr:
             raise ValueError(f"lr {self.lr!r} / min_lr {self.min_lr!r}: expected 0 < min_lr <= lr")
         if self.val_samples is not None and (isinstance(self.val_samples, bool) or not isinstance(self.val_samples, int)

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from m3t_bench.errors import UserError
+from m3t_bench.config_bounds import check_bounds, check_name
 from reference_models.configuration import JsonConfig
 from reference_models.m3t.slr_window import WindowConfig
 
@@ -32,6 +33,17 @@ STREAM_ORDER = ("body", "lhand", "rhand", "face")
 STREAM_MODALITY = {"body": "body", "lhand": "hand", "rhand": "hand", "face": "face"}
 #: ``--modalities`` names -> streams.
 MODALITY_STREAMS = {"body": ("body",), "hand": ("lhand", "rhand"), "face": ("face",)}
+#: Bounds on every probe field (checked before a head is built from a checkpoint); ``full`` sits well inside.
+INT_BOUNDS: dict[str, tuple[int, int]] = {
+    "d_model": (1, 4096), "layers": (1, 32), "heads": (1, 128), "ff": (1, 32768), "head_hidden": (0, 32768),
+    "max_steps": (1, 16384), "epochs": (1, 100_000), "batch_size": (1, 65536), "feature_cache_mb": (0, 1 << 20),
+}
+FLOAT_BOUNDS: dict[str, tuple[float, float]] = {
+    "dropout": (0.0, 1.0), "label_smoothing": (0.0, 1.0), "lr": (0.0, 1.0), "min_lr": (0.0, 1.0),
+    "warmup_fraction": (0.0, 1.0), "weight_decay": (0.0, 1.0), "val_fraction": (0.0, 1.0),
+}
+#: Largest trainable parameter count of a probe head (about 20x the paper's 26M ``full`` probe).
+MAX_PARAMETERS = 500_000_000
 
 
 def parse_modalities(text: str) -> tuple[str, ...]:
@@ -85,22 +97,45 @@ class SLRConfig(JsonConfig):
     window: WindowConfig = WindowConfig()
 
     def __post_init__(self):
-        if self.d_model < 1 or self.layers < 1 or self.heads < 1 or self.d_model % self.heads or self.ff < 1:
-            raise ValueError(f"SLR config {self.name!r}: d_model must be a positive multiple of heads, layers "
-                             f"and ff positive")
-        if self.epochs < 1 or self.batch_size < 1 or self.max_steps < 1 or not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(f"SLR config {self.name!r}: epochs, batch size and max_steps must be positive, "
-                             f"label smoothing in [0, 1)")
+        check_name(self.name)
+        check_bounds(self, INT_BOUNDS, FLOAT_BOUNDS)
+        if not isinstance(self.window, WindowConfig):
+            raise ValueError(f"window {self.window!r:.60}: expected the active-window thresholds")
+        if self.d_model % self.heads:
+            raise ValueError(f"SLR config {self.name!r}: d_model must be a positive multiple of heads")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"SLR config {self.name!r}: label smoothing in [0, 1)")
         if not (0.0 <= self.val_fraction < 1.0 and 0.0 <= self.warmup_fraction < 1.0 and 0.0 <= self.dropout < 1.0):
             raise ValueError(f"SLR config {self.name!r}: val_fraction, warmup_fraction and dropout must lie in [0, 1)")
-        if not (self.lr > 0 and 0 <= self.min_lr <= self.lr and self.head_hidden >= 0 and self.feature_cache_mb >= 0
-                and self.weight_decay >= 0):
-            raise ValueError(f"SLR config {self.name!r}: lr must be positive, min_lr in [0, lr], head_hidden, "
-                             f"feature_cache_mb and weight_decay non-negative")
+        if not (self.lr > 0 and 0 <= self.min_lr <= self.lr):
+            raise ValueError(f"SLR config {self.name!r}: lr must be positive, min_lr in [0, lr]")
+        check_parameter_count(self)
 
     @classmethod
     def _from_fields(cls, data: dict) -> "SLRConfig":
-        return cls(**{**data, "window": WindowConfig(**data.get("window", {}))})
+        window = data.get("window", {})
+        if not isinstance(window, dict):
+            raise TypeError("window: expected a JSON object of active-window thresholds")
+        return cls(**{**data, "window": WindowConfig(**window)})
+
+
+def estimated_parameters(cfg: SLRConfig, widths: dict[str, int] | None = None, n_classes: int = 0) -> int:
+    """Trainable parameters of :class:`SLRHead` (an upper estimate) from the config, the encoders' feature
+    widths and the class count, computed without building it."""
+    d, hidden = cfg.d_model, cfg.head_hidden
+    layer = 4 * d * d + 4 * d + 2 * d * cfg.ff + cfg.ff + d + 4 * d
+    inputs = sum((w + 1) * d + 2 * w for w in (widths or {}).values())
+    classifier = (d + 1) * n_classes if hidden == 0 else (d + 1) * hidden + (hidden + 1) * n_classes
+    return cfg.layers * layer + (cfg.max_steps + len(STREAM_ORDER) + 1) * d + 2 * d + inputs + classifier
+
+
+def check_parameter_count(cfg: SLRConfig, widths: dict[str, int] | None = None, n_classes: int = 0) -> None:
+    """``ValueError`` when the head of ``cfg`` with these widths and classes would exceed ``MAX_PARAMETERS``."""
+    n_params = estimated_parameters(cfg, widths, n_classes)
+    if n_params > MAX_PARAMETERS:
+        raise ValueError(f"d_model {cfg.d_model}, {cfg.layers} layers, feed-forward {cfg.ff}, {cfg.max_steps} steps "
+                         f"and {n_classes:,} classes make about {n_params:,} parameters; expected at most "
+                         f"{MAX_PARAMETERS:,}")
 
 
 #: Paper appendix D.3: d 1024, 3 layers, 4 heads, Adam with cosine annealing, 100 epochs, batch 64,

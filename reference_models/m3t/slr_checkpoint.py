@@ -9,6 +9,7 @@ were found with, the data, how the validation part was drawn and the training hi
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from m3t_bench.datasets.nmfs import NmfsClass
@@ -17,10 +18,15 @@ from m3t_bench.fileio import sha256_file
 from reference_models.m3t.checkpoint import (
     CONFIG_FILE, WEIGHTS_FILE, load_tensors, load_tokenizer_dir, read_json, save_tensors_atomic, write_json_atomic,
 )
-from reference_models.m3t.slr import STREAM_MODALITY, SLRConfig, SLRHead
+from reference_models.m3t.slr import STREAM_MODALITY, STREAM_ORDER, SLRConfig, SLRHead, check_parameter_count
 from reference_models.m3t.vae import MotionTokenizer
 
 FORMAT = "m3t-slr@1"
+#: Bounds of a probe checkpoint's own fields (NMFs-CSL has 1,067 classes; encoder widths are at most 4096).
+MAX_CLASSES, MAX_WIDTH, MAX_TEXT_CHARS = 1_000_000, 4096, 1024
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+#: ``config.json`` fields ``eval slr`` reads (``train slr`` records them).
+EVALUATION_FIELDS = ("modalities", "classes", "tokenizer", "body_model")
 
 
 def tokenizer_identity(tokenizer_dir: str | Path, modalities: tuple[str, ...]) -> dict:
@@ -40,9 +46,70 @@ def class_records(classes: list[NmfsClass]) -> list[dict]:
 
 def classes_from_records(records: list[dict], *, file: Path | None = None) -> list[NmfsClass]:
     try:
-        return [NmfsClass(int(r["class_id"]), str(r["gloss"]), r["group"], bool(r["confusing"])) for r in records]
+        classes = [NmfsClass(int(r["class_id"]), str(r["gloss"]), r["group"], bool(r["confusing"])) for r in records]
     except (KeyError, TypeError, ValueError) as exc:
         raise UserError(f"malformed class list in the checkpoint ({exc})", file=file, field="classes") from None
+    for c in classes:
+        if not c.gloss.isprintable() or len(c.gloss) > MAX_TEXT_CHARS \
+                or not (c.group is None or isinstance(c.group, str) and c.group.isprintable()):
+            raise UserError(f"class {c.class_id}: gloss {c.gloss!r:.60} / group {c.group!r:.60}; expected printable "
+                            f"text of at most {MAX_TEXT_CHARS} characters", file=file, field="classes")
+    return classes
+
+
+def check_probe_meta(meta: dict, *, file: Path) -> None:
+    """The fields of a probe's ``config.json`` that loading uses (format, streams, widths, class count, config)
+    and, when recorded, those evaluation uses (modalities, classes, tokenizer identity, body model: see
+    :func:`check_evaluation_fields`) checked against their bounds before anything is built; :class:`UserError`
+    naming the field otherwise."""
+    if meta.get("format") != FORMAT:
+        raise UserError(f"format {meta.get('format')!r:.80}, expected {FORMAT!r} (an SLR probe checkpoint)",
+                        file=file, field="format")
+    streams, modalities = meta.get("streams"), meta.get("modalities")
+    if not isinstance(streams, list) or not streams or len(set(streams)) != len(streams) \
+            or any(st not in STREAM_ORDER for st in streams):
+        raise UserError(f"{streams!r:.80}; expected a non-empty list of distinct streams from {', '.join(STREAM_ORDER)}",
+                        file=file, field="streams")
+    needed = sorted({STREAM_MODALITY[st] for st in streams})
+    if "modalities" in meta and (not isinstance(modalities, list) or sorted(set(modalities)) != needed
+                                 or len(modalities) != len(needed)):
+        raise UserError(f"{modalities!r:.80}; expected the modalities of the streams, {needed}", file=file,
+                        field="modalities")
+    widths = meta.get("widths")
+    if not isinstance(widths, dict) or any(not _int_in(widths.get(m), 1, MAX_WIDTH) for m in needed):
+        raise UserError(f"{widths!r:.80}; expected the feature width (1-{MAX_WIDTH}) of each of {needed}", file=file,
+                        field="widths")
+    n_classes = meta.get("n_classes")
+    if not _int_in(n_classes, 1, MAX_CLASSES):
+        raise UserError(f"{n_classes!r:.40}; expected an integer from 1 to {MAX_CLASSES:,}", file=file,
+                        field="n_classes")
+    if "classes" in meta and (not isinstance(meta["classes"], list) or len(meta["classes"]) != n_classes):
+        raise UserError(f"expected a list of {n_classes} class records", file=file, field="classes")
+    tokenizer = meta.get("tokenizer")
+    sha = tokenizer.get("sha256") if isinstance(tokenizer, dict) else None
+    if "tokenizer" in meta and (not isinstance(tokenizer, dict) or not isinstance(tokenizer.get("dir"), str)
+                                or not isinstance(sha, dict)
+                                or any(not isinstance(sha.get(m), str) or not _SHA256.fullmatch(sha[m]) for m in needed)):
+        raise UserError("expected {\"dir\": the tokenizer directory, \"sha256\": {modality: sha256 hex}}", file=file,
+                        field="tokenizer")
+    if "body_model" in meta and (not isinstance(meta["body_model"], str) or not meta["body_model"].isprintable()
+                                 or len(meta["body_model"]) > MAX_TEXT_CHARS):
+        raise UserError(f"{meta.get('body_model')!r:.80}; expected the body model id", file=file, field="body_model")
+    if not isinstance(meta.get("config"), dict):
+        raise UserError("missing or not a JSON object; expected the probe configuration", file=file, field="config")
+
+
+def check_evaluation_fields(meta: dict, *, file: Path) -> None:
+    """:class:`UserError` unless ``config.json`` records what ``eval slr`` needs beyond the head (written by
+    ``train slr``); their values were checked by :func:`check_probe_meta`."""
+    missing = [k for k in EVALUATION_FIELDS if k not in meta]
+    if missing:
+        raise UserError(f"no {', '.join(missing)}; expected a probe checkpoint written by `m3t-bench train slr`",
+                        file=file)
+
+
+def _int_in(value, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
 def save_probe(out_dir: str | Path, head: SLRHead, meta: dict) -> Path:
@@ -57,19 +124,20 @@ def save_probe(out_dir: str | Path, head: SLRHead, meta: dict) -> Path:
 def load_probe(ckpt: str | Path, *, device="cpu") -> tuple[SLRHead, dict]:
     """``(head in eval mode on device, config.json contents)``."""
     ckpt = Path(ckpt)
-    meta = read_json(ckpt / CONFIG_FILE)
     file = ckpt / CONFIG_FILE
-    if meta.get("format") != FORMAT:
-        raise UserError(f"format {meta.get('format')!r}, expected {FORMAT!r} (an SLR probe checkpoint)", file=file,
-                        field="format")
+    meta = read_json(file)
+    check_probe_meta(meta, file=file)
+    cfg = SLRConfig.from_dict(meta["config"], file=file)
+    widths = {m: meta["widths"][m] for m in sorted({STREAM_MODALITY[st] for st in meta["streams"]})}
     try:
-        cfg = SLRConfig.from_dict(meta["config"], file=file)
-        head = SLRHead(cfg, tuple(meta["streams"]), {m: int(w) for m, w in meta["widths"].items()},
-                       int(meta["n_classes"]))
-    except (KeyError, TypeError, ValueError) as exc:
+        check_parameter_count(cfg, widths, meta["n_classes"])
+        head = SLRHead(cfg, tuple(meta["streams"]), widths, meta["n_classes"])
+    except ValueError as exc:
         raise UserError(f"invalid probe description ({exc})", file=file) from None
+    expected_bytes = sum(t.numel() * t.element_size() for t in head.state_dict().values())
+    state = load_tensors(ckpt / WEIGHTS_FILE, max_bytes=expected_bytes + (1 << 20))
     try:
-        head.load_state_dict(load_tensors(ckpt / WEIGHTS_FILE), strict=True)
+        head.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise UserError(f"weights do not match the recorded architecture ({str(exc).splitlines()[0]})",
                         file=ckpt / WEIGHTS_FILE) from None

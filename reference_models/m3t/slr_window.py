@@ -33,6 +33,7 @@ import torch
 
 from m3t_bench.body import OUTPUT_JOINT_NAMES
 from m3t_bench.errors import UserError
+from m3t_bench.config_bounds import check_bounds
 from m3t_bench.motion import MotionSequence
 
 WRIST_JOINTS = ("left_wrist", "right_wrist")
@@ -53,6 +54,11 @@ class WindowConfig:
     rest_max_height_m: float = -0.35
 
     def __post_init__(self):
+        if not isinstance(self.enabled, bool):
+            raise ValueError(f"window enabled {self.enabled!r:.40}: expected true or false")
+        check_bounds(self, {"rest_frames": (1, 100_000)},
+                     {"min_rise_m": (0.0, 10.0), "min_displacement_m": (0.0, 10.0), "peak_fraction": (0.0, 1.0),
+                      "margin_s": (0.0, 3600.0), "rest_max_height_m": (-10.0, 10.0)})
         if self.min_rise_m < 0 or self.min_displacement_m < 0 or self.margin_s < 0 or self.rest_frames < 1 \
                 or not 0.0 <= self.peak_fraction <= 1.0:
             raise ValueError(f"window config {self}: thresholds and margin must be >= 0, rest_frames >= 1 and "
