@@ -12,6 +12,7 @@ from pathlib import Path
 
 from m3t_bench.errors import UserError
 from reference_models.backtranslation.commands import register as register_backtranslation
+from reference_models.reproduce.commands import register as register_reproduce
 from reference_models.slr_commands import register as register_slr
 
 MODALITY_CHOICES = ("body", "hand", "face")
@@ -167,6 +168,7 @@ def register(subparsers) -> None:
 
     register_slr(train_sub, subparsers)
     register_backtranslation(subparsers, train_sub)
+    register_reproduce(subparsers)
 
     for parent, children in ((train, train_sub), (ablate, ablate_sub)):
         parent.set_defaults(func=lambda args, parser=parent, children=children: _missing_subcommand(parser, children))
