@@ -1,7 +1,7 @@
-"""``m3t-bench train tokenizer | tokenize | detokenize | ablate tokenizer`` (and ``train bt``, ``backtranslate``
-from :mod:`reference_models.backtranslation.commands`; plugged in through the
-``m3t_bench.commands`` entry point). Heavy imports happen inside the handlers, so ``m3t-bench --help``
-stays fast."""
+"""``m3t-bench train tokenizer | train smlm | generate | tokenize | detokenize | ablate tokenizer`` (and ``train
+bt``, ``backtranslate`` from :mod:`reference_models.backtranslation.commands`, ``train slr``/``eval slr``,
+``reproduce``; plugged in through the ``m3t_bench.commands`` entry point). Heavy imports happen inside the
+handlers, so ``m3t-bench --help`` stays fast."""
 
 from __future__ import annotations
 
@@ -42,6 +42,23 @@ def _load_split(data: str, split: str) -> tuple[list, dict]:
     return [sp.load(i) for i in sp.ids], info
 
 
+def _load_splits(datas: list[str], split: str) -> tuple[list, dict]:
+    """All sequences of ``split`` of every dataset in ``datas`` (concatenated, in the given order) and their
+    provenance: one dataset's info as :func:`_load_split` gives it; for several, their names joined by
+    ``+`` and the manifest hash per dataset (the datasets must share one body model)."""
+    loaded = [_load_split(d, split) for d in datas]
+    if len(loaded) == 1:
+        return loaded[0]
+    infos = [info for _, info in loaded]
+    body_models = sorted({i["body_model_id"] for i in infos})
+    if len(body_models) > 1:
+        raise UserError(f"the datasets were made with different body models ({', '.join(body_models)}); "
+                        f"train on datasets that share one", field="--data")
+    info = {"name": "+".join(i["name"] for i in infos), "split": infos[0]["split"],
+            "manifest_sha256": {i["name"]: i["manifest_sha256"] for i in infos}, "body_model_id": body_models[0]}
+    return [seq for seqs, _ in loaded for seq in seqs], info
+
+
 def _training_config(args):
     from reference_models.m3t.config import get_config
     return get_config(args.config).replace(epochs=args.epochs, batch_size=args.batch_size,
@@ -60,8 +77,8 @@ def _open_body_model(args, body_model_id: str):
 def cmd_train_tokenizer(args) -> int:
     from reference_models.m3t.train import train_tokenizer
     cfg = _training_config(args)
-    train, train_info = _load_split(args.data, args.train_split)
-    val, val_info = _load_split(args.data, args.val_split)
+    train, train_info = _load_splits(args.data, args.train_split)
+    val, val_info = _load_splits(args.data, args.val_split)
     body_model = _open_body_model(args, train_info["body_model_id"])
     result = train_tokenizer(args.modality, cfg, train, val, Path(args.out) / args.modality,
                              quantizer=args.quantizer, body_model=body_model, device=args.device, seed=args.seed,
@@ -96,9 +113,11 @@ def cmd_ablate_tokenizer(args) -> int:
     from reference_models.m3t.ablate import run_ablation, table_rows, write_tables
     from tabulate import tabulate
     cfg = _training_config(args)
-    train, train_info = _load_split(args.data, args.train_split)
-    val, val_info = _load_split(args.data, args.val_split)
-    evaluation, eval_info = _load_split(args.data, args.eval_split)
+    if len(args.data) != 1:
+        raise UserError(f"the ablation runs on one dataset, got {len(args.data)}", field="--data")
+    train, train_info = _load_split(args.data[0], args.train_split)
+    val, val_info = _load_split(args.data[0], args.val_split)
+    evaluation, eval_info = _load_split(args.data[0], args.eval_split)
     evaluation = evaluation[:args.eval_samples]
     body_model = _open_body_model(args, train_info["body_model_id"])
     data_info = {"name": train_info["name"], "eval_split": eval_info["split"], "eval_samples": len(evaluation),
@@ -114,8 +133,43 @@ def cmd_ablate_tokenizer(args) -> int:
     return 0
 
 
+def cmd_train_smlm(args) -> int:
+    from m3t_bench.datasets import open_split
+    from reference_models.m3t.smlm import get_smlm_config
+    from reference_models.m3t.smlm_train import train_smlm
+    cfg = get_smlm_config(args.config).replace(epochs=args.epochs, batch_size=args.batch_size,
+                                               p_translate=args.p_translate, val_samples=args.val_samples,
+                                               dropout=args.dropout)
+    train = [open_split(d, args.train_split) for d in args.data]
+    val = [open_split(d, args.val_split) for d in args.data]
+    body_model_ids = sorted({sp.body_model_id for sp in train})
+    if len(body_model_ids) > 1:
+        raise UserError(f"the datasets were made with different body models ({', '.join(body_model_ids)})",
+                        field="--data")
+    body_model = _open_body_model(args, body_model_ids[0])
+    result = train_smlm(cfg, train, val, args.tokenizer, args.out, body_model=body_model, mbart_dir=args.mbart,
+                        device=args.device, seed=args.seed, resume=args.resume,
+                        stop_after_epochs=args.stop_after_epochs, progress=not args.quiet)
+    if result.best_epoch > 0:
+        print(f"SMLM {cfg.name} ({result.parameters:,} parameters, p_translate {cfg.p_translate}): best validation "
+              f"DTW-JPE {result.best_val_dtw_jpe_mm:.2f} mm at epoch {result.best_epoch}; {result.steps} steps; "
+              f"checkpoint {result.out_dir}")
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from reference_models.m3t.smlm_generate import generate_split
+    folder, n = generate_split(args.ckpt, args.dataset, args.split, args.out, data_root=args.data_root,
+                               max_len=args.max_len, batch_size=args.batch_size, device=args.device,
+                               system=args.system, progress=not args.quiet)
+    print(f"generated {n} sample(s) into {folder}")
+    return 0
+
+
 def _add_training_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, help="dataset folder holding the split folders (train/, val/, ...)")
+    p.add_argument("--data", required=True, nargs="+", metavar="DATA",
+                   help="dataset folder(s) holding the split folders (train/, val/, ...); several are trained on "
+                        "together (train tokenizer)")
     p.add_argument("--config", default="tiny", choices=("tiny", "full"), help="architecture/training config")
     p.add_argument("--train-split", default="train")
     p.add_argument("--val-split", default="val", help="split for checkpoint selection (default val)")
@@ -143,6 +197,39 @@ def register(subparsers) -> None:
     p.add_argument("--stop-after-epochs", type=int, help="end this invocation after N epochs (resume later)")
     _add_training_options(p)
     p.set_defaults(func=cmd_train_tokenizer)
+
+    p = train_sub.add_parser("smlm", help="train the Sign Motion Language Model (text -> motion tokens)",
+                             description="Train one multilingual SMLM on all --data datasets (paper §3.3, D.2); "
+                                         "writes OUT/ (config.json, model.safetensors, text tokenizer, frozen "
+                                         "tokenizers, curves.csv/png, resumable state). Several processes: "
+                                         "torchrun --nproc_per_node N $(which m3t-bench) train smlm ...")
+    p.add_argument("--tokenizer", required=True, help="tokenizer directory with body/, hand/, face/ checkpoints")
+    p.add_argument("--out", required=True, help="checkpoint folder")
+    p.add_argument("--mbart", help="local mBART-large-cc25 folder (weights + sentencepiece.bpe.model); default: "
+                                   "random initialisation and a text tokenizer trained on the training texts")
+    p.add_argument("--p-translate", type=float, help="probability of a translation batch (0: production only)")
+    p.add_argument("--val-samples", type=int, help="validate on the first N samples of each validation split")
+    p.add_argument("--dropout", type=float, help="override the config's dropout")
+    p.add_argument("--resume", action="store_true", help="continue from OUT's saved state")
+    p.add_argument("--stop-after-epochs", type=int, help="end this invocation after N epochs (resume later)")
+    _add_training_options(p)
+    p.set_defaults(func=cmd_train_smlm)
+
+    p = subparsers.add_parser("generate", help="text -> motion with a trained SMLM: a submission folder",
+                              description="Greedy decoding (KV cache, per-sample stop) of every sample of a split; "
+                                          "writes OUT/<id>.npz + meta.json for `m3t-bench validate/score`.")
+    p.add_argument("--ckpt", required=True, help="SMLM checkpoint folder (from `m3t-bench train smlm`)")
+    p.add_argument("--dataset", required=True, help="registered dataset name or dataset/split folder")
+    p.add_argument("--split", default="test")
+    p.add_argument("--data-root", help="folder holding registered datasets (default $M3T_DATA_ROOT or ./data)")
+    p.add_argument("--out", required=True, help="submission folder to write")
+    p.add_argument("--max-len", type=int, help="most tokens per sample (default: twice the longest training "
+                                               "sequence, within the config's cap)")
+    p.add_argument("--batch-size", type=int, default=8, help="samples decoded together (default 8)")
+    p.add_argument("--system", help="system name for meta.json (default m3t-smlm-<config>)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_device(p)
+    p.set_defaults(func=cmd_generate)
 
     p = subparsers.add_parser("tokenize", help="samples -> token streams (one .npz of int arrays per sample)")
     p.add_argument("data", help="a dataset split folder (or dataset folder with --split) or a folder of sample .npz")

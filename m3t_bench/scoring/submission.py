@@ -20,11 +20,14 @@ file of the folder itself: symbolic links are refused (a link could point at the
 files), and so is a file that *is* one of the reference files (a hard link). Array headers are checked
 before any data is read (at most ``MAX_LENGTH_FACTOR`` times the reference length), so an archive that
 inflates to gigabytes is refused without being inflated.
+
+:func:`write_submission` writes such a folder, all or nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +38,8 @@ from m3t_bench.motion import MotionSequence
 from m3t_bench.motion.limits import MAX_FRAMES
 from m3t_bench.motion.sequence import read_sample
 from m3t_bench.safe_read import read_json
+from m3t_bench.fileio import atomic_write_text, staged_folder
+from m3t_bench.motion import save_sample
 
 #: A prediction longer than this many times its reference is refused as absurd.
 MAX_LENGTH_FACTOR = 10
@@ -210,6 +215,28 @@ def predictions_sha256(root: str | Path, ids: list[str]) -> str:
     return digest.hexdigest()
 
 
+def write_submission(out_dir: str | Path, predictions: dict[str, MotionSequence], *, system: str,
+                     paper: str | None = None, url: str | None = None, params: int | None = None) -> Path:
+    """Write ``<id>.npz`` for every prediction plus ``meta.json`` into a fresh ``out_dir``; return it.
+
+    Streams only (no ``joints``, no ``shape``): the scorer uses the reference shape for both sides. All or
+    nothing: the new submission is written into a temporary folder that replaces ``out_dir`` (a previous
+    submission) only when complete.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.is_dir():
+        foreign = [p.name for p in out_dir.iterdir() if p.suffix != ".npz" and p.name != META_FILE]
+        if foreign:
+            raise UserError(f"folder holds other files ({', '.join(sorted(foreign)[:3])}); expected a new or "
+                            f"a previous submission folder", file=out_dir)
+    with staged_folder(out_dir, replace=True) as tmp:
+        for sample_id, seq in sorted(predictions.items()):
+            save_sample(tmp / f"{sample_id}.npz", MotionSequence(**seq.streams()))
+        meta = {"system": system, "paper": paper, "url": url, "params": params}
+        atomic_write_text(tmp / META_FILE, json.dumps(meta, sort_keys=True, indent=2) + "\n")
+    return out_dir
+
+
 __all__ = ["MAX_LENGTH_FACTOR", "META_FIELDS", "META_FILE", "N_MODEL_JOINTS", "Submission", "check_submission",
-           "default_meta", "meta_problems", "predictions_sha256", "read_meta"]
+           "default_meta", "meta_problems", "predictions_sha256", "read_meta", "write_submission"]
 

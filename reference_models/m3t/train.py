@@ -47,9 +47,10 @@ OPTIMIZER_FILE = "optimizer.safetensors"
 STATE_FILE = "train_state.json"
 
 
-def learning_rate(step: int, total_steps: int, cfg: TokenizerConfig) -> float:
+def learning_rate(step: int, total_steps: int, cfg) -> float:
     """Learning rate at optimisation step ``step`` (0-based): linear warm-up over
-    ``warmup_fraction * total_steps`` steps to ``cfg.lr``, then cosine decay to ``cfg.min_lr``."""
+    ``warmup_fraction * total_steps`` steps to ``cfg.lr``, then cosine decay to ``cfg.min_lr`` (``cfg``: a
+    tokenizer or SMLM config, or anything with those three fields)."""
     warmup = int(round(cfg.warmup_fraction * total_steps))
     if step < warmup:
         return cfg.lr * (step + 1) / warmup
@@ -89,7 +90,8 @@ def build_model(modality: str, cfg: TokenizerConfig, quantizer: str, seed: int, 
         return MotionTokenizer(modality, cfg, quantizer=quantizer, levels=levels, seed=seed)
 
 
-def _optimizer_to_files(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list[dict]]:
+def optimizer_to_files(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    """An optimizer's state as safetensors-ready tensors (``"<param index>.<name>"``) and JSON-ready groups."""
     sd = opt.state_dict()
     tensors = {f"{i}.{k}": (v if torch.is_tensor(v) else torch.tensor(v))
                for i, st in sd["state"].items() for k, v in st.items()}
@@ -97,7 +99,8 @@ def _optimizer_to_files(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Ten
     return tensors, groups
 
 
-def _optimizer_from_files(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: list[dict]) -> None:
+def optimizer_from_files(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: list[dict]) -> None:
+    """Restore what :func:`optimizer_to_files` gave."""
     state: dict[int, dict] = {}
     for key, value in tensors.items():
         idx, name = key.split(".", 1)
@@ -177,7 +180,7 @@ def train_tokenizer(modality: str, cfg: TokenizerConfig, train_sequences: list, 
         _check_resume_state(state, cfg, out_dir / STATE_FILE)
         try:
             model.load_state_dict({k: v.to(dev) for k, v in load_tensors(out_dir / LAST_WEIGHTS).items()})
-            _optimizer_from_files(optimizer, load_tensors(out_dir / OPTIMIZER_FILE), state["optimizer_param_groups"])
+            optimizer_from_files(optimizer, load_tensors(out_dir / OPTIMIZER_FILE), state["optimizer_param_groups"])
         except (KeyError, ValueError, TypeError, RuntimeError) as exc:
             raise UserError(f"the saved weights or optimizer state do not match this run "
                             f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})",
@@ -217,7 +220,7 @@ def train_tokenizer(modality: str, cfg: TokenizerConfig, train_sequences: list, 
             if validate and (state["best_val_mm"] is None or val["vertex_error_mm"] < state["best_val_mm"]):
                 state["best_val_mm"], state["best_epoch"] = val["vertex_error_mm"], epoch + 1
                 save_tokenizer(model, out_dir, {**extra, "best": record})
-            tensors, groups = _optimizer_to_files(optimizer)
+            tensors, groups = optimizer_to_files(optimizer)
             save_tensors_atomic(out_dir / LAST_WEIGHTS, model.state_dict())
             save_tensors_atomic(out_dir / OPTIMIZER_FILE, tensors)
             write_json_atomic(out_dir / STATE_FILE, {**state, "optimizer_param_groups": groups,
