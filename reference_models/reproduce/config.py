@@ -28,8 +28,8 @@ class ReproduceConfig(JsonConfig):
     FSQ-VAE (and with ``vq_ablation`` the VQ-VAE) config name, epochs, validation samples;
     tokenizer_eval_samples: test samples per dataset for Table 3 and the token-frequency figures;
     smlm_*: SMLM config name, epochs, the translation objective's probability for the "with SLT" model
-    (the other model uses 0), validation every N epochs on M samples per dataset; generate_batch_size:
-    samples decoded together; bt_*: back-translation config and epochs; slr_*: SLR probe config and
+    (the other model uses 0), validation every N epochs on M samples per dataset; generate_batch_size /
+    generate_max_len: samples decoded together and the most tokens per sample (None: the model's default); bt_*: back-translation config and epochs; slr_*: SLR probe config and
     epochs; score_bootstrap/score_jobs: bootstrap resamples of the 95% CIs and DTW workers;
     render_*: samples rendered (per dataset), frames per sample and pixel size of one panel;
     device: ``cpu`` or ``cuda``; seed: of every training run.
@@ -49,6 +49,7 @@ class ReproduceConfig(JsonConfig):
     smlm_val_every: int | None = None
     smlm_val_samples: int | None = None
     generate_batch_size: int = 16
+    generate_max_len: int | None = None
     bt_config: str = "tiny"
     bt_epochs: int | None = None
     slr_config: str = "tiny"
@@ -65,9 +66,9 @@ class ReproduceConfig(JsonConfig):
 
 
 #: CI smoke test: SynthSign tiny, a couple of epochs everywhere, small renders (minutes on 2 cores).
-MICRO = ReproduceConfig(name="micro", synth_preset="tiny", tokenizer_epochs=2, tokenizer_val_samples=2,
-                        tokenizer_eval_samples=3, smlm_epochs=2, smlm_val_every=2, smlm_val_samples=2,
-                        bt_epochs=1, slr_epochs=2, score_bootstrap=50, render_frames=3, render_size=64)
+MICRO = ReproduceConfig(name="micro", synth_preset="tiny", tokenizer_epochs=1, tokenizer_val_samples=1,
+                        tokenizer_eval_samples=3, smlm_epochs=1, smlm_val_every=1, smlm_val_samples=1,
+                        generate_max_len=16, bt_epochs=1, slr_epochs=1, score_bootstrap=50, render_frames=3, render_size=64)
 
 #: The 2-core CPU reproduce on SynthSign small (budget: 30 minutes). Epochs are cut from the model configs'
 #: own tiny values so that the whole pipeline fits the budget (see the README's reproduce section).

@@ -13,6 +13,7 @@ from reference_models.reproduce.renders import run_renders
 
 TOKENIZER_FIELDS = ("tokenizer_config", "tokenizer_epochs", "tokenizer_val_samples", "device", "seed")
 SMLM_FIELDS = ("smlm_config", "smlm_epochs", "smlm_val_every", "smlm_val_samples", "device", "seed")
+GENERATE_FIELDS = ("generate_batch_size", "generate_max_len", "device")
 SCORE_FIELDS = ("score_bootstrap", "score_jobs", "device", "seed")
 SLR_FIELDS = ("slr_config", "slr_epochs", "score_bootstrap", "device", "seed")
 BASE = ("body-model", "datasets")
@@ -43,9 +44,9 @@ STAGES: tuple[Stage, ...] = (
           "SMLM with the translation objective (M3T)", 300),
     Stage("smlm-no-slt", (*BASE, "tokenizers-fsq"), SMLM_FIELDS, tr.run_smlm_no_slt,
           "SMLM without the translation objective (M3T w/o SLT)", 300),
-    Stage("generate-slt", ("datasets", "smlm-slt"), ("generate_batch_size", "device"), ev.run_generate_slt,
+    Stage("generate-slt", ("datasets", "smlm-slt"), GENERATE_FIELDS, ev.run_generate_slt,
           "M3T generates every test sentence", 40),
-    Stage("generate-no-slt", ("datasets", "smlm-no-slt"), ("generate_batch_size", "device"), ev.run_generate_no_slt,
+    Stage("generate-no-slt", ("datasets", "smlm-no-slt"), GENERATE_FIELDS, ev.run_generate_no_slt,
           "M3T w/o SLT generates every test sentence", 40),
     Stage("ground-truth", ("datasets",), (), ev.run_ground_truth, "ground-truth submissions (Table 2 upper bound)", 10),
     Stage("backtranslation", BASE, ("bt_config", "bt_epochs", "device", "seed"), tr.run_backtranslation,

@@ -28,7 +28,7 @@ def generate_submissions(ctx: StageContext, system: str) -> None:
     for k, name in enumerate(ctx.continuous):
         ctx.step(f"{system}: generating {name} test ({k + 1}/{len(ctx.continuous)})")
         folder, n = generate_split(ckpt, ctx.dataset_dir(name), "test", ctx.out / name,
-                                   batch_size=ctx.cfg.generate_batch_size, device=ctx.cfg.device, system=system,
+                                   batch_size=ctx.cfg.generate_batch_size, max_len=ctx.cfg.generate_max_len, device=ctx.cfg.device, system=system,
                                    progress=False)
         print(f"{name}: generated {n} samples into {folder}")
 
