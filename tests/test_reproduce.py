@@ -20,6 +20,8 @@ from reference_models.reproduce.hashing import RECORD_FILE
 from reference_models.reproduce.runner import Pipeline
 from reference_models.reproduce.stages import STAGE_NAMES, STAGES, downstream
 
+pytestmark = pytest.mark.slow  # the whole pipeline end to end (micro config)
+
 
 class _Links(HTMLParser):
     def __init__(self):

@@ -22,11 +22,12 @@ import json
 import shutil
 import sys
 import time
+import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from m3t_bench.errors import UserError
-from m3t_bench.fileio import atomic_write_text
+from m3t_bench.fileio import atomic_write_text, replace_folder
 from reference_models.reproduce.config import ReproduceConfig
 from reference_models.reproduce.context import RunSettings, Stage, StageContext
 from reference_models.reproduce.hashing import KEY_FILE, RECORD_FILE, canonical_json, folder_digest, stage_key
@@ -53,16 +54,6 @@ def read_record(folder: Path) -> dict | None:
         return None
 
 
-def _replace_folder(src: Path, dst: Path) -> None:
-    """Swap ``src`` in as ``dst`` (the old ``dst`` goes only after the new one is in place)."""
-    trash = dst.with_name(f".{dst.name}.old")
-    shutil.rmtree(trash, ignore_errors=True)
-    if dst.exists():
-        dst.rename(trash)
-    src.rename(dst)
-    shutil.rmtree(trash, ignore_errors=True)
-
-
 class _Tee:
     """A text stream writing to the log file (and nowhere else)."""
 
@@ -76,6 +67,9 @@ class _Tee:
 
     def flush(self) -> None:
         self.fh.flush()
+
+    def close(self) -> None:
+        """Loggers created during a stage may hold this stream; the runner closes the file itself."""
 
     def isatty(self) -> bool:
         return False
@@ -161,6 +155,7 @@ class Pipeline:
                 fh.write(f"==== failed: {exc}\n")
                 raise UserError(f"stage {stage.name} failed: {exc} (log: {log_path})") from None
             except BaseException as exc:
+                traceback.print_exc(file=fh)
                 fh.write(f"==== stopped: {type(exc).__name__}: {exc}\n")
                 raise
             wall = time.perf_counter() - started
@@ -170,7 +165,7 @@ class Pipeline:
                   "inputs": {n: self.records[n]["digest"] for n in stage.inputs}, "digest": folder_digest(work),
                   "wall_s": round(wall, 2), "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "resumed": resume}
         atomic_write_text(work / RECORD_FILE, json.dumps(record, indent=1, default=str) + "\n")
-        _replace_folder(work, self.out / stage.name)
+        replace_folder(work, self.out / stage.name)
         self.records[stage.name] = record
         self._publish(stage)
         return StageOutcome(stage.name, "resumed" if resume else "ran", record["wall_s"], record["wall_s"])

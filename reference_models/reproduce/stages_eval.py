@@ -61,7 +61,7 @@ def score_system(ctx: StageContext, submissions: str) -> None:
                                   protocol="m3t@1", model=body, jobs=ctx.cfg.score_jobs, seed=ctx.cfg.seed,
                                   bt_model=ctx.inputs["backtranslation"] / name, n_resamples=ctx.cfg.score_bootstrap,
                                   bt_device=ctx.cfg.device)
-        system = report.results["system"]["name"]
+        system = report.results["system"]["system"]
         dataset = report.results["dataset"]["name"]
         report.write_json(ctx.out / dataset / f"{system}.json")
         report.write_per_sample(ctx.out / dataset / f"{system}.per-sample.jsonl")
