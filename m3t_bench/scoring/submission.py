@@ -205,16 +205,6 @@ def check_submission(root: str | Path, expected: Mapping[str, int], *,
     return Submission(root=root, kind=kind, samples=samples, meta=meta)
 
 
-def predictions_sha256(root: str | Path, ids: list[str]) -> str:
-    """sha256 over the sorted prediction files: for each, its name, a NUL, its byte length, a NUL, its bytes."""
-    digest = hashlib.sha256()
-    for sample_id in sorted(ids):
-        data = (Path(root) / f"{sample_id}.npz").read_bytes()
-        digest.update(f"{sample_id}.npz\0{len(data)}\0".encode())
-        digest.update(data)
-    return digest.hexdigest()
-
-
 def write_submission(out_dir: str | Path, predictions: dict[str, MotionSequence], *, system: str,
                      paper: str | None = None, url: str | None = None, params: int | None = None) -> Path:
     """Write ``<id>.npz`` for every prediction plus ``meta.json`` into a fresh ``out_dir``; return it.
@@ -237,6 +227,15 @@ def write_submission(out_dir: str | Path, predictions: dict[str, MotionSequence]
     return out_dir
 
 
+def predictions_sha256(root: str | Path, ids: list[str]) -> str:
+    """sha256 over the sorted prediction files: for each, its name, a NUL, its byte length, a NUL, its bytes."""
+    digest = hashlib.sha256()
+    for sample_id in sorted(ids):
+        data = (Path(root) / f"{sample_id}.npz").read_bytes()
+        digest.update(f"{sample_id}.npz\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
 __all__ = ["MAX_LENGTH_FACTOR", "META_FIELDS", "META_FILE", "N_MODEL_JOINTS", "Submission", "check_submission",
            "default_meta", "meta_problems", "predictions_sha256", "read_meta", "write_submission"]
-

@@ -91,7 +91,7 @@ FULL = SMLMConfig(name="full", d_model=1024, encoder_layers=12, decoder_layers=1
 
 #: CPU-sized: 2+2 layers, d=128; trains on SynthSign small (900 sentences) in minutes. Dropout 0.3 and 80 epochs
 #: were chosen on SynthSign small's validation splits (dropout 0.1 overfits: best mean validation DTW-JPE 17.6 mm
-#: against 14.9 mm with 0.3, production only; the validation error stops falling after 60-80 epochs).
+#: against 14.8 mm with 0.3, production only; the validation error stops falling after 60-80 epochs).
 TINY = SMLMConfig(name="tiny", d_model=128, encoder_layers=2, decoder_layers=2, heads=4, ffn_dim=512, dropout=0.3,
                   max_positions=256, text_vocab_size=4000, max_text_tokens=64, max_motion_tokens=200, epochs=80,
                   batch_size=16, lr=1e-3, min_lr=1e-5, warmup_fraction=0.05, p_translate=0.3, val_every=10,
