@@ -62,7 +62,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("slr-face-blind", (*BASE, "tokenizers-fsq"), SLR_FIELDS, tr.run_slr_face_blind,
           "SLR probe on body and hand encoders", 50),
     Stage("tables", ("tokenizer-eval", "score-slt", "score-no-slt", "score-ground-truth", "slr-face-aware",
-                     "slr-face-blind"), (), ev.run_tables, "Tables 1-4 (markdown, LaTeX, CSV)", 5,
+                     "slr-face-blind"), (), ev.run_tables, "Tables 1-4 (markdown, LaTeX, CSV)", 5, version=2,
           params=lambda s, r: ev.tables_params(s)),
     Stage("figures", ("tokenizers-fsq", "tokenizers-vq", "tokenizer-eval", "smlm-slt", "smlm-no-slt", "backtranslation"),
           ("vq_ablation",), run_figures, "token-frequency figure, training curves", 10),

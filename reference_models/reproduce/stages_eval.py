@@ -12,6 +12,7 @@ import numpy as np
 
 from m3t_bench.fileio import atomic_write_text
 from reference_models.reproduce.context import RunSettings, StageContext
+from reference_models.reproduce.hashing import BOOKKEEPING
 
 #: System names of the two SMLMs in the tables (the paper's "M3T" and "M3T w/o SLT").
 SMLM_SYSTEMS = {"m3t": "smlm-slt", "m3t-wo-slt": "smlm-no-slt"}
@@ -96,8 +97,8 @@ def token_counts(models: dict, sequences: list) -> dict[str, np.ndarray]:
 
 def run_tokenizer_eval(ctx: StageContext) -> None:
     """Table 3 (FSQ vs VQ: PA-VPE and codebook use per modality, signed ``tokenizer@1`` numbers) on the
-    first ``tokenizer_eval_samples`` test samples of each continuous dataset, and the code counts behind the
-    token-frequency figures (``token_counts.json``)."""
+    first ``tokenizer_eval_samples`` test samples of the first continuous dataset, and the code counts behind
+    the token-frequency figures (``token_counts.json``)."""
     from m3t_bench.metrics.codebook import frequency_std_from_counts
     from reference_models.m3t.ablate import write_tables
     from reference_models.m3t.checkpoint import load_tokenizer_dir
@@ -156,7 +157,7 @@ def run_tables(ctx: StageContext) -> None:
     for name, folder in ctx.inputs.items():
         source = folder / "results" if (folder / "results").is_dir() else folder
         if name.startswith(("score-", "slr-")):
-            shutil.copytree(source, results, dirs_exist_ok=True)
+            shutil.copytree(source, results, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*BOOKKEEPING))
     for number in TABLE_NUMBERS:
         ctx.step(f"Table {number}")
         for fmt, ext in TABLE_EXTENSIONS.items():
