@@ -6,7 +6,7 @@ WORK    ?= runs/demo
 JOBS    ?= 2
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench clean reproduce-m3t
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -21,6 +21,12 @@ install: $(VENV)/.installed
 ## demo: the main job on the embedded default (stand-in body model, SynthSign)
 demo: install
 	$(BIN)/python -m baselines.demo --work $(WORK)
+
+## reproduce-m3t: the whole M3T pipeline on SynthSign small (tiny config, 2-core CPU), one folder with index.html
+REPRODUCE_OUT ?= runs/reproduce
+REPRODUCE_CONFIG ?= tiny
+reproduce-m3t: install
+	$(BIN)/m3t-bench reproduce --config $(REPRODUCE_CONFIG) --out $(REPRODUCE_OUT)
 
 ## test: the whole test suite and the metric functions' docstring examples (what CI runs)
 test: install

@@ -113,6 +113,23 @@ def text_writer(text: str) -> Callable[[Path], None]:
     return write
 
 
+def replace_folder(new: str | Path, path: str | Path) -> None:
+    """Rename folder ``new`` to ``path``. An existing ``path`` is set aside first and removed only once the new
+    folder is in place (put back if the rename fails), so ``path`` is never left half-written."""
+    new, path = Path(new), Path(path)
+    if not path.exists():
+        os.rename(new, path)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+    os.rename(path, old / path.name)
+    try:
+        os.rename(new, path)
+    except BaseException:
+        os.rename(old / path.name, path)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def staged_folder(path: str | Path, *, replace: bool) -> Iterator[Path]:
     """Yield a new temporary folder beside ``path`` to write a run's outputs into; when the block ends
@@ -139,17 +156,8 @@ def staged_folder(path: str | Path, *, replace: bool) -> Iterator[Path]:
         raise
     try:
         os.chmod(tmp, 0o777 & ~_umask())
-        if not path.exists():
-            os.rename(tmp, path)
-        elif replace:
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
-            os.rename(path, old / path.name)
-            try:
-                os.rename(tmp, path)
-            except BaseException:
-                os.rename(old / path.name, path)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
+        if replace or not path.exists():
+            replace_folder(tmp, path)
         else:
             entries = sorted(tmp.iterdir())
             clashes = [e.name for e in entries if (path / e.name).is_dir()]

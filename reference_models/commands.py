@@ -1,7 +1,7 @@
-"""``m3t-bench train tokenizer | train smlm | generate | tokenize | detokenize | ablate tokenizer`` (and
-``train bt``, ``backtranslate`` from :mod:`reference_models.backtranslation.commands`, ``train slr``/``eval slr``
-from :mod:`reference_models.slr_commands`; plugged in through the ``m3t_bench.commands`` entry point). Heavy
-imports happen inside the handlers, so ``m3t-bench --help`` stays fast."""
+"""``m3t-bench train tokenizer | train smlm | generate | tokenize | detokenize | ablate tokenizer`` (and ``train
+bt``, ``backtranslate`` from :mod:`reference_models.backtranslation.commands`, ``train slr``/``eval slr``,
+``reproduce``; plugged in through the ``m3t_bench.commands`` entry point). Heavy imports happen inside the
+handlers, so ``m3t-bench --help`` stays fast."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 from m3t_bench import cli_args
 from m3t_bench.errors import UserError
 from reference_models.backtranslation.commands import register as register_backtranslation
+from reference_models.reproduce.commands import register as register_reproduce
 from reference_models.slr_commands import register as register_slr
 
 MODALITY_CHOICES = ("body", "hand", "face")
@@ -287,6 +288,7 @@ def register(subparsers) -> None:
 
     register_slr(train_sub, subparsers)
     register_backtranslation(subparsers, train_sub)
+    register_reproduce(subparsers)
 
     for parent, children in ((train, train_sub), (ablate, ablate_sub)):
         parent.set_defaults(func=lambda args, parser=parent, children=children: _missing_subcommand(parser, children))

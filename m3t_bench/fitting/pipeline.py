@@ -29,7 +29,7 @@ from pathlib import Path
 
 from m3t_bench.distributed import Distributed
 from m3t_bench.errors import UserError
-from m3t_bench.fileio import atomic_write_text, sha256_file
+from m3t_bench.fileio import atomic_write_text, replace_folder, sha256_file
 from m3t_bench.fitting.optimise import FitConfig, FitResult, fit_clip
 from m3t_bench.fitting.quality import dumps, report_markdown, summarise
 from m3t_bench.motion import load_sample, save_sample
@@ -252,15 +252,5 @@ def merge_split(job: FitJob, clip_ids: list[str], spec, split: str, model_id: st
             (staging / "overlays").mkdir(exist_ok=True)
             shutil.copyfile(png, staging / "overlays" / png.name)
     writer.close()
-    _swap(staging, final)
+    replace_folder(staging, final)
     return final
-
-
-def _swap(staging: Path, final: Path) -> None:
-    """Put ``staging`` where ``final`` is: the old folder is renamed aside first and removed last."""
-    old = final.with_name(f".{final.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        final.rename(old)
-    staging.rename(final)
-    shutil.rmtree(old, ignore_errors=True)

@@ -21,7 +21,8 @@ _METADATA_PNG = {"Software": None}
 PREFERENCE_COLOURS = ("#1b7fbd", "#c8c8c8", "#e08a2c")
 
 
-def _save(fig, fmt: str) -> bytes:
+def save_figure(fig, fmt: str) -> bytes:
+    """``fig`` (a bare matplotlib Figure) as ``fmt`` bytes (svg, png), reproducibly: fixed hash salt, no dates."""
     import matplotlib
     buf = io.BytesIO()
     with matplotlib.rc_context(_RC):
@@ -65,7 +66,7 @@ def distribution_svg(panels: Sequence[Distribution]) -> str:
             ax.set_ylabel("samples", fontsize=8)
             ax.legend(fontsize=7, frameon=False, loc="upper right")
         fig.tight_layout()
-        return _save(fig, "svg").decode("utf-8")
+        return save_figure(fig, "svg").decode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ def preference_chart(bars: Sequence[PreferenceBar], system_a: str, system_b: str
         ax.axvline(50, color="black", linewidth=0.6, linestyle=":")
         ax.legend(ncols=3, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False, fontsize=8)
         fig.tight_layout()
-        return _save(fig, fmt)
+        return save_figure(fig, fmt)
 
 
-__all__ = ["Distribution", "PREFERENCE_COLOURS", "PreferenceBar", "distribution_svg", "preference_chart"]
+__all__ = ["Distribution", "PREFERENCE_COLOURS", "PreferenceBar", "distribution_svg", "preference_chart", "save_figure"]

@@ -118,7 +118,7 @@ def generate_split(ckpt: str | Path, dataset: str | Path, split: str, out: str |
     from m3t_bench.datasets import open_split
     from m3t_bench.scoring.submission import write_submission
     from reference_models.m3t.smlm_checkpoint import load_smlm
-    from reference_models.m3t.train import Distributed, resolve_device
+    from m3t_bench.distributed import Distributed, resolve_device
     from reference_models.m3t.vae import parameter_count
     if batch_size < 1:
         raise UserError(f"{batch_size}; expected at least 1", field="--batch-size")

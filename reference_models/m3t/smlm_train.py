@@ -43,9 +43,8 @@ from reference_models.m3t.smlm_checkpoint import (
 from reference_models.m3t.smlm_data import Example, collate, epoch_batches, split_examples
 from reference_models.m3t.smlm_text import TextTokenizer, load_mbart_text_tokenizer, train_text_tokenizer
 from reference_models.m3t.smlm_vocab import STREAM_CODEBOOK, Vocabulary
-from reference_models.m3t.train import (
-    Distributed, init_distributed, learning_rate, optimizer_from_files, optimizer_to_files, resolve_device,
-)
+from m3t_bench.distributed import Distributed, init_distributed, resolve_device
+from reference_models.m3t.train import learning_rate, optimizer_from_files, optimizer_to_files
 from reference_models.m3t.vae import parameter_count
 
 LAST_WEIGHTS = "last.safetensors"
