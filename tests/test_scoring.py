@@ -195,9 +195,15 @@ def test_back_translations_must_cover_the_split_exactly():
 def test_very_long_predictions_are_scored_in_chunks_with_the_same_numbers(submissions, scored, synth_tiny, smplfx,
                                                                           monkeypatch):
     """With a point budget so small that every prediction counts as very long, each one's points are computed
-    in chunks of frames and streamed through the DTW: every number is bit-identical to the batched path."""
+    in chunks of frames and streamed through the DTW: every number equals the batched path's (the DTW is
+    bit-identical on equal points; the forward of other frame groupings may round float32 differently, which
+    can move a rounding-level path tie)."""
     from m3t_bench.scoring import points
     monkeypatch.setattr(points, "POINT_BUDGET", 200)
     monkeypatch.setattr(points, "STREAM_CHUNK_POINTS", 5_000)  # a few frames of the face region per chunk
     chunked = score_submission(submissions["nearest-neighbour"], synth_tiny / DATASET, model=smplfx, jobs=1).results
-    assert _values(chunked) == _values(scored["nearest-neighbour"])
+    want = _values(scored["nearest-neighbour"])
+    got = _values(chunked)
+    assert got.keys() == want.keys()
+    for key, value in want.items():
+        assert got[key] == pytest.approx(value, rel=1e-5), (key, got[key], value)
