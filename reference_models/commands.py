@@ -245,8 +245,8 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("generate", help="text -> motion with a trained SMLM: a submission folder",
                               description="Greedy decoding (KV cache, per-sample stop) of every sample of a split; "
-                                          "writes OUT/<id>.npz + meta.json for `m3t-bench validate/score`.")
-    p.add_argument("--ckpt", required=True, help="SMLM checkpoint folder (from `m3t-bench train smlm`)")
+                                          "writes OUT/<id>.npz + meta.json for m3t-bench validate and score.")
+    p.add_argument("--ckpt", required=True, help="SMLM checkpoint folder (from m3t-bench train smlm)")
     p.add_argument("--dataset", required=True, help="registered dataset name or dataset/split folder")
     p.add_argument("--split", default="test")
     p.add_argument("--data-root", help="folder holding registered datasets (default $M3T_DATA_ROOT or ./data)")

@@ -161,7 +161,7 @@ def register(train_sub, subparsers) -> None:
                           description="Evaluate an SLR probe: top-1/top-5 accuracy overall and on the confusing "
                                       "and normal classes, with bootstrap 95% intervals.")
     _common(p)
-    p.add_argument("--ckpt", required=True, help="probe checkpoint folder (from `m3t-bench train slr`)")
+    p.add_argument("--ckpt", required=True, help="probe checkpoint folder (from m3t-bench train slr)")
     p.add_argument("--split", default="test")
     p.add_argument("--tokenizer", help="tokenizer directory (default: the one recorded in the checkpoint)")
     p.add_argument("--json", type=Path, metavar="OUT", help="write the results JSON here")

@@ -12,6 +12,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from m3t_bench.cli import main
 from m3t_bench.datasets import open_split, verify_split
@@ -99,7 +100,12 @@ def test_resume_skips_finished_clips_and_refits_on_new_settings(keypoint_folder,
 
 def test_torchrun_two_processes_shard_clips_and_match_one_process(keypoint_folder, standin_dir, tmp_path):
     single, double = tmp_path / "one", tmp_path / "two"
-    assert main(_fit_args(keypoint_folder, single, "--body-models", str(standin_dir), "--no-overlays")) == 0
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each torchrun worker (OMP_NUM_THREADS=1): float reductions depend on threads
+    try:
+        assert main(_fit_args(keypoint_folder, single, "--body-models", str(standin_dir), "--no-overlays")) == 0
+    finally:
+        torch.set_num_threads(threads)
     with socket.socket() as sock:   # a free port for the rendezvous
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

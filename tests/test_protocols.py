@@ -127,7 +127,9 @@ def test_cli_lists_and_shows_protocols_and_metrics(capsys):
 
 
 @pytest.mark.parametrize("command", [[], ["score"], ["table"], ["validate"], ["baseline"], ["datasets", "verify"],
-                                     ["tokenize"], ["detokenize"], ["protocols", "show"]])
+                                     ["tokenize"], ["detokenize"], ["protocols", "show"], ["train", "smlm"],
+                                     ["generate"], ["train", "bt"], ["backtranslate"], ["train", "slr"],
+                                     ["eval", "slr"], ["fit"], ["site"], ["study", "serve"], ["reproduce"]])
 def test_help_is_plain_text(command, capsys):
     from m3t_bench.cli import main
     with pytest.raises(SystemExit) as exc:

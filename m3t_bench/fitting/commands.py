@@ -17,9 +17,10 @@ from m3t_bench.safe_read import read_json_object
 
 def register(subparsers) -> None:
     from m3t_bench.body import add_body_models_argument
+    from m3t_bench.cli import plain_text
     from m3t_bench.fitting.layouts import FORMAT_ALIASES, LAYOUT_NAMES
     p = subparsers.add_parser("fit", help="fit SMPL-FX to keypoint files: a pseudo-GT dataset split",
-                              description=__doc__.splitlines()[0])
+                              description=plain_text(__doc__))
     p.add_argument("--keypoints", required=True, metavar="DIR",
                    help="folder of .pose files, .npy/.npz arrays or OpenPose JSON sub-folders (one clip each)")
     p.add_argument("--format", required=True, choices=[*LAYOUT_NAMES, *FORMAT_ALIASES], metavar="FORMAT",

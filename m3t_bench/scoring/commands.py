@@ -97,7 +97,7 @@ def register(subparsers) -> None:
     p.add_argument("--bt-hyps", type=Path, default=None, metavar="FILE",
                    help="back-translation hypotheses: one '<sample_id>\\t<text>' line per sample")
     p.add_argument("--bt-model", type=Path, default=None, metavar="DIR",
-                   help="back-translation model folder (e.g. from `m3t-bench train bt`): decodes the submission's "
+                   help="back-translation model folder (e.g. from m3t-bench train bt): decodes the submission's "
                         "motion into text for BLEU-4 / ROUGE-L")
     p.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
                    help="reference cache: the split's reference evaluation points, computed once (default "
