@@ -340,7 +340,7 @@ def test_bt_model_of_another_dataset_is_refused(plugin_installed, trained, synth
     sub = run_baseline("ground-truth", synth_tiny / "synthsign-dgs", tmp_path / "gt-dgs")
     code = main(["score", str(sub), "--dataset", str(synth_tiny / "synthsign-dgs"), "--bt-model", str(trained[0])])
     err = capsys.readouterr().err
-    assert code == 2 and "trained on synthsign-csl@1" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and "trained on synthsign-csl@2" in err and len(err.strip().splitlines()) == 1
 
 
 def test_cli_train_bt_and_backtranslate(plugin_installed, synth_tiny, tmp_path, capsys):
@@ -350,7 +350,7 @@ def test_cli_train_bt_and_backtranslate(plugin_installed, synth_tiny, tmp_path, 
     manifest = json.loads((tmp_path / "bt" / MANIFEST_FILE).read_text())
     assert manifest["kind"] == "slt" and manifest["name"] == "slt-tiny-synthsign-dgs"
     train = manifest["training"]["train"]
-    assert (train["id"], train["split"]) == ("synthsign-dgs@1", "train")
+    assert (train["id"], train["split"]) == ("synthsign-dgs@2", "train")
     assert train["manifest_sha256"] == open_split(data, "train").manifest_sha256
     assert manifest["config"]["batch_size"] == 8 and manifest["training"]["ground_truth_only"] is True
     assert f"bt:slt-tiny-synthsign-dgs-{manifest['content_hash'][:12]}" in capsys.readouterr().out
@@ -375,7 +375,7 @@ def test_ddp_two_processes(synth_tiny, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     ckpt = load_checkpoint(tmp_path / "ddp")
     training = ckpt.manifest["training"]
-    assert training["world_size"] == 2 and training["train"]["id"] == "synthsign-asl@1"
+    assert training["world_size"] == 2 and training["train"]["id"] == "synthsign-asl@2"
     losses = [h["train_translation_loss"] for h in training["history"]]
     assert len(losses) == 3 and losses[-1] < losses[0]
     init = build_model(ckpt.cfg, len(ckpt.text_vocab), len(ckpt.gloss_vocab), seed=0).state_dict()

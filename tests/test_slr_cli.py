@@ -79,7 +79,7 @@ def test_eval_writes_slr_results_that_table_4_shows_beside_the_papers_rows(train
     assert "M3T (pose) |" in published and "NMFs-CSL T-1 Conf." in published
     # the paper's row in its own NMFs-CSL columns, nothing in ours
     assert "| M3T (pose) | 74.10 | 95.10 | 58.30 | 93.00 | 93.50 | 97.60 | – | – | – | – | – | – |" in published
-    assert "`top1@1|part:confusing|boot:50-s0|ds:synthsign-nmfs@1|proto:slr@1|" in table
+    assert "`top1@1|part:confusing|boot:50-s0|ds:synthsign-nmfs@2|proto:slr@1|" in table
     # the production table lists continuous-signing datasets only
     assert main(["table", "--table", "1", "--results-dir", str(tmp_path / "results"), "--no-reported"]) == 2
 
@@ -92,7 +92,9 @@ def test_bad_inputs_exit_2_with_one_line(trained, synth_tiny, tokenizer_dir, sta
     classes.write_text("class_id\tgloss\tgroup\tconfusing\n0\ta\t\t0\n1\tb\t\t0\n", encoding="utf-8")
     assert main([*args, "--classes", str(classes)]) == 2
     assert "label" in capsys.readouterr().err
-    assert main([*args, "--epochs", "0"]) == 2
+    with pytest.raises(SystemExit) as stop:  # refused by the command line's integer range, before any work
+        main([*args, "--epochs", "0"])
+    assert stop.value.code == 2 and "--epochs" in capsys.readouterr().err
     # a tokenizer whose weights changed since training is refused
     changed = tmp_path / "tok"
     shutil.copytree(tokenizer_dir, changed)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+import m3t_bench
 from m3t_bench.fileio import atomic_write_text
 from reference_models.reproduce.context import RunSettings, StageContext
 from reference_models.reproduce.hashing import BOOKKEEPING
@@ -100,7 +101,7 @@ def run_tokenizer_eval(ctx: StageContext) -> None:
     first ``tokenizer_eval_samples`` test samples of the first continuous dataset, and the code counts behind
     the token-frequency figures (``token_counts.json``)."""
     from m3t_bench.metrics.codebook import frequency_std_from_counts
-    from reference_models.m3t.ablate import write_tables
+    from reference_models.m3t.ablate import aggregate, write_tables
     from reference_models.m3t.checkpoint import load_tokenizer_dir
     from reference_models.m3t.evaluate import evaluate_tokenizer
     body = ctx.body_model(ctx.cfg.device)
@@ -124,12 +125,13 @@ def run_tokenizer_eval(ctx: StageContext) -> None:
         counts[quantizer] = {m: {"codebook_size": int(models[m].codebook_size), "counts": c.tolist(),
                                  "frequency_std": frequency_std_from_counts(c[None])} for m, c in found.items()}
     from reference_models.m3t.config import get_config
-    result = {"table": "tokenizer-ablation@1", "protocol": "tokenizer@1", "seed": ctx.cfg.seed,
+    result = {"table": "tokenizer-ablation@1", "tool_version": m3t_bench.__version__, "protocol": "tokenizer@1",
+              "seed": ctx.cfg.seed,
               "config": get_config(ctx.cfg.tokenizer_config).replace(epochs=ctx.cfg.tokenizer_epochs).to_dict(),
               "body_model": body.model_id, "device": ctx.cfg.device, "grid": "fsq-vs-vq",
               "data": {"name": sp.spec.id, "eval_split": "test", "eval_samples": len(sequences)},
               "units": {"pa_vpe_mm": "mm", "utilisation_pct": "% of codebook"}, "rows": rows}
-    write_tables(result, ctx.out)
+    write_tables(aggregate([result]), ctx.out)  # the ablation's shape: one seed (std None)
     atomic_write_text(ctx.out / "token_counts.json", json.dumps(counts, indent=1) + "\n")
 
 
