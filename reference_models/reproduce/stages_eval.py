@@ -62,7 +62,7 @@ def score_system(ctx: StageContext, submissions: str) -> None:
         report = score_submission(ctx.inputs[submissions] / name, ctx.dataset_dir(name), split="test",
                                   protocol="m3t@1", model=body, jobs=ctx.cfg.score_jobs, seed=ctx.cfg.seed,
                                   bt_model=ctx.inputs["backtranslation"] / name, n_resamples=ctx.cfg.score_bootstrap,
-                                  bt_device=ctx.cfg.device)
+                                  device=None if ctx.cfg.device == "cpu" else ctx.cfg.device)
         system = report.results["system"]["system"]
         dataset = report.results["dataset"]["name"]
         report.write_json(ctx.out / dataset / f"{system}.json")
