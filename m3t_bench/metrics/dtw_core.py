@@ -40,10 +40,12 @@ def step(diag, left, up, c):
 
 @njit(cache=True, nogil=True)
 def accumulate_row(i, cost_row, acc, steps):
-    """Fill row ``i`` of the accumulated cost ``acc`` (T1, T2) float64 from frame costs ``cost_row`` (T2,)
-    and store each cell's choice in ``steps`` (see :func:`step`)."""
+    """Fill row ``i`` of the accumulated cost from frame costs ``cost_row`` (T2,) and store each cell's choice
+    in ``steps[i]`` (see :func:`step`). ``acc`` (R, T2) float64 holds row ``i`` at ``i % R``: the whole matrix
+    (R = T1) or the last two rows (R = 2), the previous row being at ``(i - 1) % R``."""
     n2 = cost_row.shape[0]
-    row, step_row = acc[i], steps[i]
+    n_rows = acc.shape[0]
+    row, step_row = acc[i % n_rows], steps[i]
     if i == 0:
         row[0] = cost_row[0]
         step_row[0] = DIAGONAL
@@ -51,7 +53,7 @@ def accumulate_row(i, cost_row, acc, steps):
             row[j] = row[j - 1] + cost_row[j]
             step_row[j] = LEFT
         return
-    above = acc[i - 1]
+    above = acc[(i - 1) % n_rows]
     row[0] = above[0] + cost_row[0]
     step_row[0] = UP
     best = row[0]
@@ -139,12 +141,12 @@ def dtw_full(kind, x, y, sums, work, n1, n2):
     """Unpruned DTW of the (T1=n1, T2=n2) frame costs of :func:`frame_costs`: every cell is computed.
     Returns ``(cost, steps (T1, T2) int8)``."""
     row = np.empty(n2)
-    acc = np.empty((n1, n2))
+    acc = np.empty((2, n2))  # the last two rows: backtracking needs only ``steps``
     steps = np.empty((n1, n2), dtype=np.int8)
     for i in range(n1):
         frame_costs(kind, x, y, sums, work, i, 0, n2, row)
         accumulate_row(i, row, acc, steps)
-    return acc[n1 - 1, n2 - 1], steps
+    return acc[(n1 - 1) % 2, n2 - 1], steps
 
 
 @njit(cache=True, nogil=True)

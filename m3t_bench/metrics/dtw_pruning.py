@@ -59,15 +59,15 @@ def reference_path_columns(n1, n2):
 
 
 @njit(cache=True, nogil=True)
-def _reference_path_cost(kind, x, y, sums, work, n1, n2, costs):
-    """``(UB, frame costs computed)``: the accumulated cost of the reference path (see the block above);
-    inputs as for :func:`m3t_bench.metrics.dtw_core.frame_costs`, ``costs`` (T2,) float64 scratch."""
-    columns = reference_path_columns(n1, n2)
-    total = 0.0
+def reference_path_rows(kind, x, i0, y, sums, work, columns, costs, total):
+    """Add the reference-path cells of rows ``i0 .. i0 + len(x) - 1`` (``x`` holds those frames; ``columns``
+    from :func:`reference_path_columns`) to ``total`` in path order: the accumulated cost UB of the block
+    above when run over every row. Returns ``(total, frame costs computed)``; ``costs`` (T2,) float64 scratch."""
     n_cells = 0
-    for i in range(n1):
+    for k in range(x.shape[0]):
+        i = i0 + k
         j0, j1 = columns[i, 0], columns[i, 1] + 1
-        frame_costs(kind, x, y, sums, work, i, j0, j1, costs)
+        frame_costs(kind, x, y, sums, work, k, j0, j1, costs)
         for j in range(j0, j1):
             total += costs[j]
         n_cells += j1 - j0
@@ -109,51 +109,69 @@ def _alive_span(row, j0, j1, bound):
 
 
 @njit(cache=True, nogil=True)
+def pruned_rows(kind, x, i0, y, sums, work, n2, bound, max_chunk, costs, rows, steps, span):
+    """Rows ``i0 .. i0 + len(x) - 1`` of the pruned DP (``x`` holds those frames; rows come in order, from 0):
+    accumulated costs in ``rows[i % 2]`` (2, T2), choices in ``steps[i]``, and the previous row's computed
+    range and alive span carried in ``span`` = (lo, hi, first, last) int64. Returns ``(frame costs computed,
+    ok)``; ``ok`` is False when a row has no alive cell (the caller then runs the full DP)."""
+    lo, hi, first, last = span[0], span[1], span[2], span[3]
+    n_cells = 0
+    for k in range(x.shape[0]):
+        i = i0 + k
+        row, step_row = rows[i % 2], steps[i]
+        if i == 0:
+            # row 0: (0, 0) then left moves; alive columns form a prefix since D grows along the row
+            frame_costs(kind, x, y, sums, work, k, 0, 1, costs)
+            row[0] = costs[0]
+            step_row[0] = DIAGONAL
+            hi, added = _continue_left(kind, x, y, sums, work, k, 1, row[0], bound, max_chunk, costs, row, step_row)
+            n_cells += 1 + added
+            lo, first = 0, 0
+            last = hi if row[hi] <= bound else hi - 1
+            continue
+        above = rows[(i - 1) % 2]
+        start, end = first, min(last + 1, n2 - 1)
+        frame_costs(kind, x, y, sums, work, k, start, end + 1, costs)
+        n_cells += end - start + 1
+        diag = above[start - 1] if start - 1 >= lo else np.inf
+        best, step_row[start] = step(diag, np.inf, above[start], costs[start])
+        row[start] = best
+        for j in range(start + 1, min(end, hi) + 1):
+            best, step_row[j] = step(above[j - 1], best, above[j], costs[j])
+            row[j] = best
+        if end > hi:                                         # (i-1, end) lies right of the previous range
+            best, step_row[end] = step(above[end - 1], best, np.inf, costs[end])
+            row[end] = best
+        lo, hi = start, end
+        first, last = _alive_span(row, start, end, bound)
+        if first < 0:
+            return n_cells, False
+        if last == end:
+            hi, added = _continue_left(kind, x, y, sums, work, k, end + 1, best, bound, max_chunk, costs, row,
+                                       step_row)
+            n_cells += added
+            last = hi if row[hi] <= bound else hi - 1
+    span[0], span[1], span[2], span[3] = lo, hi, first, last
+    return n_cells, True
+
+
+@njit(cache=True, nogil=True)
 def dtw_pruned(kind, x, y, sums, work, n1, n2):
-    """Same result as :func:`m3t_bench.metrics.dtw_core.dtw_full` (bit for bit, see the block above), computing only the cells that
-    can lie on the optimal path. Returns ``(cost, steps (T1, T2) int8, frame costs computed)``; ``steps``
-    holds garbage outside the computed cells, which backtracking never visits."""
+    """Same result as :func:`m3t_bench.metrics.dtw_core.dtw_full` (bit for bit, see the block above), computing
+    only the cells that can lie on the optimal path. Returns ``(cost, steps (T1, T2) int8, frame costs
+    computed)``; ``steps`` holds garbage outside the computed cells, which backtracking never visits."""
     costs = np.empty(n2)
-    upper, n_cells = _reference_path_cost(kind, x, y, sums, work, n1, n2, costs)
+    upper, n_cells = reference_path_rows(kind, x, 0, y, sums, work, reference_path_columns(n1, n2), costs, 0.0)
     bound = upper * (1.0 + PRUNE_MARGIN)
-    max_chunk = L2_MAX_CHUNK if kind == COST_L2 else 1
-    acc = np.empty((n1, n2))
-    steps = np.empty((n1, n2), dtype=np.int8)
     if np.isfinite(bound):
-        # row 0: (0, 0) then left moves; alive columns form a prefix since D grows along the row
-        frame_costs(kind, x, y, sums, work, 0, 0, 1, costs)
-        acc[0, 0] = costs[0]
-        steps[0, 0] = DIAGONAL
-        hi, added = _continue_left(kind, x, y, sums, work, 0, 1, acc[0, 0], bound, max_chunk, costs, acc[0],
-                                    steps[0])
-        n_cells += 1 + added
-        lo, first = 0, 0
-        last = hi if acc[0, hi] <= bound else hi - 1
-        for i in range(1, n1):
-            above, row, step_row = acc[i - 1], acc[i], steps[i]
-            start, end = first, min(last + 1, n2 - 1)
-            frame_costs(kind, x, y, sums, work, i, start, end + 1, costs)
-            n_cells += end - start + 1
-            diag = above[start - 1] if start - 1 >= lo else np.inf
-            best, step_row[start] = step(diag, np.inf, above[start], costs[start])
-            row[start] = best
-            for j in range(start + 1, min(end, hi) + 1):
-                best, step_row[j] = step(above[j - 1], best, above[j], costs[j])
-                row[j] = best
-            if end > hi:                                     # (i-1, end) lies right of the previous range
-                best, step_row[end] = step(above[end - 1], best, np.inf, costs[end])
-                row[end] = best
-            lo, hi = start, end
-            first, last = _alive_span(row, start, end, bound)
-            if first < 0:
-                break
-            if last == end:
-                hi, added = _continue_left(kind, x, y, sums, work, i, end + 1, best, bound, max_chunk, costs,
-                                           row, step_row)
-                n_cells += added
-                last = hi if row[hi] <= bound else hi - 1
-        if first >= 0 and last == n2 - 1:
-            return acc[n1 - 1, n2 - 1], steps, n_cells
+        rows = np.empty((2, n2))
+        steps = np.empty((n1, n2), dtype=np.int8)
+        span = np.zeros(4, dtype=np.int64)
+        added, ok = pruned_rows(kind, x, 0, y, sums, work, n2, bound, L2_MAX_CHUNK if kind == COST_L2 else 1,
+                                costs, rows, steps, span)
+        n_cells += added
+        if ok and span[3] == n2 - 1:
+            return rows[(n1 - 1) % 2, n2 - 1], steps, n_cells
     cost, steps = dtw_full(kind, x, y, sums, work, n1, n2)
     return cost, steps, n_cells + n1 * n2
 
@@ -175,4 +193,5 @@ def reference_path_cost(a: np.ndarray, b: np.ndarray, kind: str = "l2") -> float
     else:
         x, y = centred(a), centred(b)
     sums, work, costs = np.empty(len(b), np.float32), np.zeros((4, 4, 4)), np.empty(len(b))
-    return float(_reference_path_cost(COST_KINDS[kind], x, y, sums, work, len(a), len(b), costs)[0])
+    columns = reference_path_columns(len(a), len(b))
+    return float(reference_path_rows(COST_KINDS[kind], x, 0, y, sums, work, columns, costs, 0.0)[0])
